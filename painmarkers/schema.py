@@ -13,6 +13,7 @@ __all__ = [
     "PARTICIPANT_COLUMNS",
     "TIDY_COLUMNS",
     "TTEST_COLUMNS",
+    "measure_column",
 ]
 
 # --- identifiers --------------------------------------------------------------------------
@@ -61,3 +62,17 @@ CORRELATION_COLUMNS = (
 # --- multiple comparisons (stats.multiple) -----------------------------------------------
 P_ADJUSTED = "p_adjusted"
 REJECT = "reject"
+
+# --- wide tables ------------------------------------------------------------------------
+
+
+def measure_column(feature: str, roi: str) -> str:
+    """Column name of an ROI measure in wide tables: ``"<feature>__<roi>"``.
+
+    Examples
+    --------
+    >>> from painmarkers.schema import measure_column
+    >>> measure_column("alff", "SMA_L")
+    'alff__SMA_L'
+    """
+    return f"{feature}__{roi}"
