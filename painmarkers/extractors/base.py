@@ -194,8 +194,10 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     * ``_compute(self, data, t_r)``: ``data`` is a float ``(T, V)`` array of
       the masked voxels (``(1, V)`` for ``input_kind="map"``, with
       ``t_r=None``); it returns a ``(V,)`` array.
-    * ``_prepare_image(self, img, t_r, label)``: per-image work needing the
-      full image (e.g. a seed mean series), stored for ``_compute``.
+    * ``_prepare_image(self, img, t_r, label, confounds)``: per-image work
+      needing the full image or its nuisance confounds, stored for
+      ``_compute`` (only extractors with ``accepts_confounds = True`` get
+      confounds; the others refuse them).
 
     Masked data keep the image dtype when it is float32 or float64 and are
     float64 otherwise. Images containing NaN or infinite values inside the
@@ -216,6 +218,8 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
 
     feature: ClassVar[str] = ""
     input_kind: ClassVar[str] = "bold"
+    #: Whether ``transform``/``compute_map`` accept per-image nuisance confounds.
+    accepts_confounds: ClassVar[bool] = False
 
     def __init__(self, mask_img=None, t_r=None):
         self.mask_img = mask_img
@@ -240,8 +244,9 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     def _fit(self, imgs: list, y: Any = None) -> None:
         """Extra fitting after the mask is set (default: nothing)."""
 
-    def _prepare_image(self, img: Any, t_r: float | None, label: str) -> None:
-        """Per-image preparation needing the whole image (default: nothing)."""
+    def _prepare_image(self, img: Any, t_r: float | None, label: str,
+                       confounds: Any = None) -> None:
+        """Per-image preparation needing the whole image or its confounds (default: nothing)."""
 
     def _compute(self, data: np.ndarray, t_r: float | None) -> np.ndarray:
         """Map a masked ``(T, V)`` array to ``(V,)`` values; subclasses implement it."""
@@ -363,14 +368,19 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         self._fit(img_list, y)
         return self
 
-    def _transform_one(self, img: Any, t_r: float | None, name: str) -> np.ndarray:
+    def _transform_one(self, img: Any, t_r: float | None, name: str,
+                       confounds: Any = None) -> np.ndarray:
         label = image_label(img, name)
+        if confounds is not None and not self.accepts_confounds:
+            raise ExtractorError(
+                f"{type(self).__name__} does not use nuisance confounds; got some for {label}."
+            )
         loaded = self._load(img, name)
         if self.input_kind == "bold":
             t_r = resolve_t_r(img, t_r if t_r is not None else self.t_r, name=name)
         else:
             t_r = None
-        self._prepare_image(loaded, t_r, label)
+        self._prepare_image(loaded, t_r, label, confounds)
         data = self._masked(loaded, label)
         values = np.asarray(self._compute(data, t_r))
         if values.shape != (self.n_voxels_,):
@@ -380,13 +390,16 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
             )
         return values
 
-    def transform(self, imgs):
+    def transform(self, imgs, confounds=None):
         """Compute the feature in every mask voxel of each image.
 
         Parameters
         ----------
         imgs : image, path or list of them
             4-D time series (``input_kind="bold"``) or 3-D maps (``"map"``).
+        confounds : confounds or list of them, or None, default=None
+            Per-image nuisance confounds (a TSV path, DataFrame or array with one
+            row per volume), only for extractors with ``accepts_confounds``.
 
         Returns
         -------
@@ -406,10 +419,19 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         img_list = self._as_list(imgs)
         if not img_list:
             raise ExtractorError("transform needs at least one image; got none.")
-        rows = [self._transform_one(img, None, f"imgs[{i}]") for i, img in enumerate(img_list)]
+        if confounds is None:
+            conf_list = [None] * len(img_list)
+        else:
+            conf_list = confounds if isinstance(confounds, list | tuple) else [confounds]
+            if len(conf_list) != len(img_list):
+                raise ExtractorError(
+                    f"'confounds' has {len(conf_list)} entries for {len(img_list)} image(s)."
+                )
+        rows = [self._transform_one(img, None, f"imgs[{i}]", conf)
+                for i, (img, conf) in enumerate(zip(img_list, conf_list))]
         return np.vstack(rows)
 
-    def compute_map(self, img, t_r=None):
+    def compute_map(self, img, t_r=None, confounds=None):
         """Compute the feature map of one image.
 
         Parameters
@@ -419,6 +441,8 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         t_r : float or None, default=None
             Repetition time in seconds; when None, ``self.t_r`` then the
             sidecar/header are used.
+        confounds : str, path, DataFrame, ndarray or None, default=None
+            Nuisance confounds of this image (extractors with ``accepts_confounds``).
 
         Returns
         -------
@@ -426,7 +450,7 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
             A 3-D float32 image on the mask grid, zero outside the mask.
         """
         check_is_fitted(self)
-        values = self._transform_one(img, t_r, "img")
+        values = self._transform_one(img, t_r, "img", confounds)
         return self.inverse_transform(values)
 
     def inverse_transform(self, X):
