@@ -76,3 +76,43 @@ def measure_column(feature: str, roi: str) -> str:
     'alff__SMA_L'
     """
     return f"{feature}__{roi}"
+
+# --- reliability (stats.reliability) ------------------------------------------------------
+#: One row per ICC form (``type`` e.g. ``"ICC(A,1)"``, ``form`` e.g. ``"ICC2"``).
+ICC_COLUMNS = (
+    "dv", "type", "form", "description", "n", "k", "n_excluded", "excluded", "icc",
+    "statistic", "df1", "df2", "p", "ci_low", "ci_high", "confidence",
+)
+
+# --- power (stats.power) ------------------------------------------------------------------
+#: One row per power calculation; ``n`` is per group for two-sample tests, pairs for
+#: paired tests, observations for correlations; ``n_total`` counts everyone.
+POWER_COLUMNS = (
+    "test", "alternative", "effect_size", "effect_size_type", "alpha", "power", "n",
+    "n_exact", "n_total", "ratio", "solved_for", "method",
+)
+
+# --- biomarker evaluation (prediction) ----------------------------------------------------
+#: One row per metric of a classifier (``metric`` e.g. ``"auc"``, ``"sensitivity"``).
+METRIC_COLUMNS = (
+    "metric", "estimate", "ci_low", "ci_high", "confidence", "ci_method", "n",
+    "numerator", "denominator",
+)
+
+# --- voxelwise inference (inference.clusters, inference.smoothness) -----------------------
+#: One row per supra-threshold cluster of a ClusterResult. ``sign`` is +1/-1; ``p_cluster``
+#: is the corrected cluster p; ``peak_stat`` is in the units of the map tested and
+#: ``peak_z`` its z equivalent; ``com_mni_*`` is the in-cluster voxel nearest the centre
+#: of mass; ``aal`` / ``harvard_oxford`` are atlas labels at the peak.
+CLUSTER_COLUMNS = (
+    "cluster_id", "sign", "size_voxels", "size_mm3", "p_cluster", "significant",
+    "peak_stat", "peak_z", "peak_mni_x", "peak_mni_y", "peak_mni_z",
+    "com_mni_x", "com_mni_y", "com_mni_z", "peak_i", "peak_j", "peak_k",
+    "aal", "harvard_oxford",
+)
+
+#: One row per smoothness estimate (``Smoothness.to_frame()``).
+SMOOTHNESS_COLUMNS = (
+    "fwhm_x_mm", "fwhm_y_mm", "fwhm_z_mm", "fwhm_x_vox", "fwhm_y_vox", "fwhm_z_vox",
+    "dlh", "n_voxels", "resel_size", "n_resels", "dof", "source",
+)
