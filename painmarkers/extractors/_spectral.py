@@ -1,0 +1,247 @@
+"""Vectorised spectral core of the ALFF family (private).
+
+Everything here works on float arrays of shape ``(T, V)`` (time by voxel) and
+never loops over voxels in Python: voxels are processed in blocks of
+``_BLOCK`` columns, each block detrended in float64 and transformed with one
+real FFT along time. The public wrappers live in :mod:`painmarkers.extractors.alff`.
+
+Frequency bins are 0-based: bin ``k`` of an FFT of length ``n_fft`` has the
+frequency ``k / (n_fft * t_r)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+__all__ = [
+    "CONVENTIONS",
+    "BandBins",
+    "band_bins",
+    "check_band",
+    "minimum_volumes",
+    "padded_length",
+    "spectral_alff",
+]
+
+#: ALFF conventions, each a published definition (see ``docs/user_guide/alff_conventions.rst``).
+CONVENTIONS = ("dpabi", "rest", "xcpd", "bandpass_std")
+
+#: Voxels per block: small enough to keep temporaries in cache-sized, bounded memory.
+_BLOCK = 4096
+
+#: A voxel whose detrended RMS is below this fraction of its raw RMS is degenerate
+#: (constant or perfectly linear): its ALFF and fALFF are set to 0.
+_DEGENERATE_RTOL = 1e-9
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def _is_pow2(m: int) -> bool:
+    return m > 0 and (m & (m - 1)) == 0
+
+
+def _rest_length(n: int) -> int:
+    """FFT length of the REST toolbox: AFNI's next "nice" size (2^a, 3*2^a, 5*2^a, 15*2^a)."""
+    if n < 16:
+        return _next_pow2(n)
+    m = n
+    while True:
+        if _is_pow2(m) or any(m % f == 0 and _is_pow2(m // f) for f in (15, 3, 5)):
+            return m
+        m += 1
+
+
+def padded_length(n: int, convention: str) -> int:
+    """Length of the FFT used by ``convention`` for a series of ``n`` volumes."""
+    if convention == "dpabi":
+        return _next_pow2(n)
+    if convention == "rest":
+        return _rest_length(n)
+    return int(n)
+
+
+def _matlab_round(x: float) -> int:
+    """MATLAB's ``round`` (half away from zero) for x >= 0."""
+    return math.floor(x + 0.5)
+
+
+@dataclass(frozen=True)
+class BandBins:
+    """FFT length and the inclusive 0-based bins of the band and of the fALFF total."""
+
+    n_volumes: int
+    n_fft: int
+    first: int
+    last: int
+    total_first: int
+    total_last: int
+
+    @property
+    def n_band(self) -> int:
+        return max(self.last - self.first + 1, 0)
+
+
+def check_band(band, t_r: float) -> tuple[float, float]:
+    """Validate ``band = (f_lo, f_hi)`` in Hz for a repetition time ``t_r``."""
+    try:
+        f_lo, f_hi = (float(b) for b in band)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"The 'band' parameter must be a pair (low, high) of frequencies in Hz. Got {band!r}."
+        ) from None
+    if not (np.isfinite(f_lo) and np.isfinite(f_hi)) or f_lo < 0 or f_hi <= f_lo:
+        raise ValueError(
+            f"The 'band' parameter must satisfy 0 <= low < high (Hz). Got {band!r}."
+        )
+    nyquist = 0.5 / t_r
+    if f_lo >= nyquist:
+        raise ValueError(
+            f"The 'band' parameter {band!r} starts at or above the Nyquist frequency "
+            f"{nyquist:g} Hz of TR = {t_r:g} s; no frequency can fall inside it."
+        )
+    return f_lo, f_hi
+
+
+def band_bins(n: int, t_r: float, band: tuple[float, float], convention: str) -> BandBins:
+    """Return the FFT length and bins of ``band`` for ``n`` volumes under ``convention``.
+
+    ``last < first`` means that no bin falls inside the band.
+    """
+    f_lo, f_hi = band
+    n_fft = padded_length(n, convention)
+    half = n_fft // 2
+    nyquist = 0.5 / t_r
+    if convention == "dpabi":
+        # DPABI (y_alff_falff): 1-based ceil(f_lo*Npad*TR + 1) .. fix(f_hi*Npad*TR + 1),
+        # evaluated in the same order, in double precision.
+        first = half if f_lo >= nyquist else math.ceil(f_lo * n_fft * t_r + 1) - 1
+        last = half if (f_hi >= nyquist or f_hi == 0) else math.trunc(f_hi * n_fft * t_r + 1) - 1
+        first, last = min(first, half), min(last, half)
+        return BandBins(n, n_fft, first, last, 1, half)
+    if convention == "rest":
+        # REST (rest_alff): ideal masks with round(); amplitudes taken from bin 1 (DC dropped).
+        first = 0 if _matlab_round(f_lo * n_fft * t_r) == 0 else _matlab_round(f_lo * n_fft * t_r)
+        last = half if f_hi >= nyquist else _matlab_round(f_hi * n_fft * t_r)
+        return BandBins(n, n_fft, max(first, 1), min(last, half), 1, half)
+    if convention == "xcpd":
+        # XCP-D (compute_alff): bins nearest to each cut-off, the upper one excluded.
+        freqs = np.arange(half + 1) / (n_fft * t_r)
+        first = int(np.argmin(np.abs(freqs - f_lo)))
+        stop = int(np.argmin(np.abs(freqs - f_hi)))
+        return BandBins(n, n_fft, first, stop - 1, 1, half)
+    if convention == "bandpass_std":
+        # Ideal FFT band-pass keeping f_lo <= f_k <= f_hi (edges included up to rounding).
+        tol = 1e-9
+        first = max(math.ceil(f_lo * n_fft * t_r - tol), 1)
+        last = min(math.floor(f_hi * n_fft * t_r + tol), half)
+        return BandBins(n, n_fft, first, last, 1, half)
+    raise ValueError(
+        f"The 'convention' parameter must be one of {', '.join(map(repr, CONVENTIONS))}. "
+        f"Got {convention!r}."
+    )
+
+
+def minimum_volumes(t_r: float, band: tuple[float, float], convention: str) -> int:
+    """Smallest N such that every series of N or more volumes has a bin in ``band``."""
+    f_lo, f_hi = band
+    width = (min(f_hi, 0.5 / t_r) - f_lo) * t_r  # band width in cycles per volume
+    # With at least 2 bins of width inside the band, every convention finds a bin.
+    upper = max(math.ceil(2.0 / width) + 2, 8)
+    n_min = 3
+    for n in range(upper, 2, -1):
+        if band_bins(n, t_r, band, convention).n_band < 1:
+            n_min = n + 1
+            break
+    return n_min
+
+
+def _detrend(x: np.ndarray, linear: bool) -> np.ndarray:
+    """Remove the mean (and the least-squares line) along the last axis, in place."""
+    x -= x.mean(axis=-1, keepdims=True)
+    if linear:
+        n = x.shape[-1]
+        tc = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+        slope = (x @ tc) / float(tc @ tc)
+        x -= slope[:, None] * tc
+    return x
+
+
+def _block_values(x: np.ndarray, bins: BandBins, convention: str) -> tuple[np.ndarray,
+                                                                           np.ndarray]:
+    """ALFF and fALFF numerators/denominators of one detrended float64 block ``(B, T)``."""
+    n = x.shape[-1]
+    spec = scipy.fft.rfft(x.astype(np.float32, copy=False), n=bins.n_fft, axis=-1)
+    lo, hi = bins.first, bins.last + 1
+    t_lo, t_hi = bins.total_first, bins.total_last + 1
+    if convention == "bandpass_std":
+        power = spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2
+        power[:, 1:] *= 2.0
+        if bins.n_fft % 2 == 0:
+            power[:, bins.n_fft // 2] *= 0.5
+        band_power = power[:, lo:hi].sum(axis=-1)
+        total_power = power[:, t_lo:t_hi].sum(axis=-1)
+        alff = np.sqrt(band_power / (n * (n - 1.0)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            falff = np.sqrt(band_power / total_power)
+        return alff, falff
+    amp = np.abs(spec).astype(np.float64)
+    if convention == "dpabi":
+        amp *= 2.0 / n
+    elif convention == "rest":
+        amp *= math.sqrt(2.0 / n)
+        amp[:, bins.n_fft // 2] *= math.sqrt(0.5)
+    else:  # xcpd: square root of scipy's one-sided periodogram (scaling="spectrum")
+        amp *= math.sqrt(2.0) / n
+        amp[:, 0] *= math.sqrt(0.5)
+        if bins.n_fft % 2 == 0:
+            amp[:, bins.n_fft // 2] *= math.sqrt(0.5)
+    band_sum = amp[:, lo:hi].sum(axis=-1)
+    total = amp[:, t_lo:t_hi].sum(axis=-1)
+    alff = band_sum / bins.n_band
+    if convention == "xcpd":
+        alff *= 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        falff = band_sum / total
+    return alff, falff
+
+
+def spectral_alff(data: np.ndarray, t_r: float, band: tuple[float, float], convention: str,
+                  detrend: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, BandBins]:
+    """ALFF and fALFF of every column of ``data`` ``(T, V)``; no validation of arguments.
+
+    Returns
+    -------
+    alff, falff : ndarray of shape (V,), float64
+    degenerate : ndarray of shape (V,), bool
+        Voxels whose series is constant (or exactly linear when detrending):
+        their ALFF and fALFF are 0.
+    bins : BandBins
+    """
+    n_t, n_v = data.shape
+    bins = band_bins(n_t, t_r, band, convention)
+    alff = np.empty(n_v)
+    falff = np.empty(n_v)
+    degenerate = np.empty(n_v, dtype=bool)
+    # Voxel-major view: contiguous rows when data is the transpose of a C array.
+    columns = data.T
+    for start in range(0, n_v, _BLOCK):
+        stop = min(start + _BLOCK, n_v)
+        x = np.array(columns[start:stop], dtype=np.float64, order="C")
+        raw_rms = np.sqrt(np.einsum("ij,ij->i", x, x) / n_t)
+        _detrend(x, linear=detrend)
+        res_rms = np.sqrt(np.einsum("ij,ij->i", x, x) / n_t)
+        bad = res_rms <= _DEGENERATE_RTOL * raw_rms
+        a, f = _block_values(x, bins, convention)
+        bad |= ~np.isfinite(f)
+        a[bad] = 0.0
+        f[bad] = 0.0
+        alff[start:stop] = a
+        falff[start:stop] = f
+        degenerate[start:stop] = bad
+    return alff, falff, degenerate, bins
