@@ -1,0 +1,83 @@
+"""Validation of study specifications."""
+
+import pytest
+
+from painmarkers.exceptions import SpecError
+from painmarkers.study import load_spec, parse_spec
+
+BASE = {"study": {"name": "x", "dataset": "bids"}}
+
+
+def spec_with(**kw):
+    return {**BASE, **kw}
+
+
+def test_minimal_spec_resolves_paths(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('[study]\nname = "t"\ndataset = "bids"\nderivatives = "bids/derivatives/f"\n'
+                    '[[analyses]]\ntype = "outcomes"\ninstrument = "VAS"\n')
+    spec = load_spec(path)
+    assert spec.dataset == tmp_path.resolve() / "bids"
+    assert spec.derivatives == (tmp_path.resolve() / "bids/derivatives/f",)
+    assert spec.analyses[0].params == {"instrument": "VAS", "pre": "pre", "post": "post",
+                                       "group": None}
+    assert spec.source == path.resolve()
+
+
+def test_unknown_top_level_key():
+    with pytest.raises(SpecError, match=r"Unknown key\(s\) \['analysis'\] in the specification"):
+        parse_spec(spec_with(analysis=[]))
+
+
+def test_unknown_analysis_type_lists_allowed():
+    with pytest.raises(SpecError, match=r"'type' must be one of \[.*'voxelwise'.*\]. Got 'anova'"):
+        parse_spec(spec_with(analyses=[{"type": "anova"}]))
+
+
+def test_missing_required_key():
+    with pytest.raises(SpecError, match="lacks the required key 'instrument'"):
+        parse_spec(spec_with(analyses=[{"type": "outcomes"}]))
+
+
+def test_wrong_value_type_and_range():
+    with pytest.raises(SpecError, match="'groups' must be list"):
+        parse_spec(spec_with(analyses=[{"type": "two_sample_ttest", "dv": "VAS",
+                                        "groups": "CLBP"}]))
+    with pytest.raises(SpecError, match=r"'voxel_p' must be in \(0, 1\). Got 1.5"):
+        parse_spec(spec_with(analyses=[{"type": "voxelwise", "feature": "alff",
+                                        "design": "paired", "voxel_p": 1.5}]))
+    with pytest.raises(SpecError, match=r"'design' must be one of \['one_sample'"):
+        parse_spec(spec_with(analyses=[{"type": "voxelwise", "feature": "alff",
+                                        "design": "anova"}]))
+    with pytest.raises(SpecError, match=r"'correction' must be a list of \['grf'"):
+        parse_spec(spec_with(analyses=[{"type": "voxelwise", "feature": "alff",
+                                        "design": "paired", "correction": "bonferroni"}]))
+
+
+def test_unknown_analysis_key_names_allowed():
+    with pytest.raises(SpecError, match=r"Unknown key\(s\) \['alpha'\].*allowed keys"):
+        parse_spec(spec_with(analyses=[{"type": "outcomes", "instrument": "VAS", "alpha": 1}]))
+
+
+def test_duplicate_analysis_names():
+    a = {"type": "outcomes", "instrument": "VAS", "name": "ppr"}
+    with pytest.raises(SpecError, match="analysis name 'ppr' is used twice"):
+        parse_spec(spec_with(analyses=[a, a]))
+
+
+def test_exclusion_values():
+    with pytest.raises(SpecError, match="'max_translation_mm' must be a positive number"):
+        parse_spec(spec_with(exclusion={"max_translation_mm": -3}))
+    with pytest.raises(SpecError, match=r"Unknown key\(s\) \['max_fd'\] in \[exclusion\]"):
+        parse_spec(spec_with(exclusion={"max_fd": 0.5}))
+
+
+def test_missing_dataset_and_bad_toml(tmp_path):
+    with pytest.raises(SpecError, match="needs 'dataset'"):
+        parse_spec({"study": {"name": "x"}})
+    with pytest.raises(SpecError, match="does not exist"):
+        load_spec(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study\n")
+    with pytest.raises(SpecError, match="is not valid TOML"):
+        load_spec(bad)
