@@ -1,0 +1,352 @@
+"""t-tests on tabular data (clinical scores, ROI measures): paired, two-sample, one-sample.
+
+Each function wraps :mod:`scipy.stats` (t, df, p, confidence interval of the mean
+difference) and :func:`pingouin.compute_effsize` (Cohen's d, Hedges' g) and
+returns one row per dependent variable with the columns of
+:data:`painmarkers.schema.TTEST_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from painmarkers import schema
+from painmarkers._validation import check_choice, check_interval
+from painmarkers.exceptions import DataError, DesignError
+from painmarkers.model import Cohort
+from painmarkers.stats._data import (
+    as_list,
+    as_table,
+    check_min_n,
+    check_one_row_per_subject,
+    format_excluded,
+    numeric_column,
+    require_columns,
+    select_session,
+    subject_ids,
+)
+
+__all__ = ["one_sample_ttest", "paired_ttest", "two_sample_ttest"]
+
+_ALTERNATIVES = ("two-sided", "greater", "less")
+
+_RETURNS = """
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``dv``, columns :data:`painmarkers.schema.TTEST_COLUMNS`:
+        ``dv``; ``contrast`` (what was compared, e.g. ``"pre - post"``,
+        ``"CLBP - HC"``, ``"mean - 0"``); ``method``; ``alternative``; ``n``
+        (observations used: pairs, or subjects of both groups); ``n_x``, ``n_y``;
+        ``n_excluded`` and ``excluded`` (``"<subject> (<reason>)"`` items joined
+        by ``"; "``); ``mean_x``, ``mean_y``, ``sd_x``, ``sd_y`` (SD with ddof=1);
+        ``mean_diff``; ``statistic`` (t); ``df``; ``p``; ``ci_low``, ``ci_high``
+        (confidence interval of ``mean_diff``; one-sided alternatives give an
+        infinite bound); ``confidence``; ``cohen_d``; ``hedges_g``. Columns that
+        do not apply are NaN."""
+
+
+def _check_common(alternative: str, confidence: float) -> float:
+    check_choice(alternative, _ALTERNATIVES, "alternative")
+    return check_interval(confidence, "confidence", 0, 1, closed="neither")
+
+
+def _hedges_j(df: float) -> float:
+    """Small-sample correction J = 1 - 3 / (4 df - 1) of Hedges' g."""
+    return 1.0 - 3.0 / (4.0 * df - 1.0)
+
+
+def _check_not_constant(values: np.ndarray, dv: str, what: str) -> None:
+    scale = max(1.0, float(np.max(np.abs(values))))
+    if np.ptp(values) <= 1e-12 * scale:
+        raise DataError(
+            f"The {what} of {dv!r} are constant (all equal to {values[0]:g}); the t statistic "
+            "is undefined."
+        )
+
+
+def _row(**values: Any) -> dict[str, Any]:
+    row = dict.fromkeys(schema.TTEST_COLUMNS, np.nan)
+    row.update(values)
+    return row
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(schema.TTEST_COLUMNS))
+
+
+def _ci(res: Any, confidence: float) -> tuple[float, float]:
+    ci = res.confidence_interval(confidence_level=confidence)
+    return float(ci.low), float(ci.high)
+
+
+def paired_ttest(
+    data: Cohort | pd.DataFrame,
+    dv: str | Sequence[str],
+    within: str = "session",
+    pre: str = "pre",
+    post: str = "post",
+    *,
+    subject: str = "subject_id",
+    alternative: str = "two-sided",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Paired t-test of ``pre`` against ``post`` for one or several variables.
+
+    Parameters
+    ----------
+    data : Cohort or pandas.DataFrame
+        A cohort, its tidy table, or a table with one row per subject and
+        session (columns ``subject``, ``within`` and the ``dv`` columns).
+    dv : str or list of str
+        Variable(s) to test, e.g. ``"VAS"`` or ``["VAS", "RMDQ"]``; one row each.
+    within : str, default="session"
+        Column holding the session labels.
+    pre, post : str, default="pre", "post"
+        The two sessions compared; the difference is ``pre - post`` (positive when
+        scores drop, as in Table 2 of the seed study).
+    subject : str, default="subject_id"
+        Column identifying subjects.
+    alternative : {"two-sided", "greater", "less"}, default="two-sided"
+        Alternative hypothesis about ``mean(pre - post)``.
+    confidence : float, default=0.95
+        Level of the confidence interval, in (0, 1).
+    """
+    confidence = _check_common(alternative, confidence)
+    frame = as_table(data)
+    require_columns(frame, [within], "session column")
+    ids = subject_ids(frame, subject)
+    labels = frame[within].astype(str)
+    for label in (pre, post):
+        if str(label) not in set(labels):
+            raise DesignError(f"Session {label!r} is absent from column {within!r} (present: "
+                              f"{sorted(set(labels))}).")
+    if str(pre) == str(post):
+        raise ValueError(f"'pre' and 'post' must differ. Got {pre!r} twice.")
+    rows = []
+    for name in as_list(dv, "dv"):
+        values = numeric_column(frame, name, ids)
+
+        def pick(label: str, values: pd.Series = values, name: str = name) -> pd.Series:
+            mask = (labels == str(label)).to_numpy()
+            sel = pd.Series(values.to_numpy()[mask], index=ids.to_numpy()[mask])
+            dup = sel.index[sel.index.duplicated()]
+            if len(dup):
+                raise DataError(f"Subject {dup[0]!r} has more than one row for session "
+                                f"{label!r} (column {name!r}).")
+            return sel
+
+        x_all, y_all = pick(pre), pick(post)
+        order = list(dict.fromkeys([*x_all.index, *y_all.index]))
+        reasons = {}
+        for sid in order:
+            why = []
+            for label, sel in ((pre, x_all), (post, y_all)):
+                if sid not in sel.index:
+                    why.append(f"no {label!r} session")
+                elif np.isnan(sel[sid]):
+                    why.append(f"{name} missing at {label!r}")
+            if why:
+                reasons[sid] = ", ".join(why)
+        keep = [s for s in order if s not in reasons]
+        x = x_all.reindex(keep).to_numpy(float)
+        y = y_all.reindex(keep).to_numpy(float)
+        n = len(keep)
+        check_min_n(n, 2, name, "A paired t-test")
+        _check_not_constant(x - y, name, f"differences {pre} - {post}")
+        res = stats.ttest_rel(x, y, alternative=alternative)
+        import pingouin as pg
+
+        dz = float(pg.compute_effsize(x, y, paired=True, eftype="cohen_dz"))
+        lo, hi = _ci(res, confidence)
+        rows.append(_row(
+            dv=name, contrast=f"{pre} - {post}", method="paired t-test",
+            alternative=alternative, n=n, n_x=n, n_y=n, n_excluded=len(reasons),
+            excluded=format_excluded(reasons), mean_x=x.mean(), mean_y=y.mean(),
+            sd_x=x.std(ddof=1), sd_y=y.std(ddof=1), mean_diff=(x - y).mean(),
+            statistic=float(res.statistic), df=float(res.df), p=float(res.pvalue),
+            ci_low=lo, ci_high=hi, confidence=confidence, cohen_d=dz,
+            hedges_g=dz * _hedges_j(n - 1),
+        ))
+    return _frame(rows)
+
+
+def two_sample_ttest(
+    data: Cohort | pd.DataFrame,
+    dv: str | Sequence[str],
+    between: str = "group",
+    groups: Sequence[str] | None = None,
+    *,
+    equal_var: bool = True,
+    session: str | Sequence[str] | Mapping[str, str] | None = None,
+    within: str = "session",
+    subject: str = "subject_id",
+    alternative: str = "two-sided",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Two-sample t-test (Student or Welch) between two groups for one or several variables.
+
+    Parameters
+    ----------
+    data : Cohort or pandas.DataFrame
+        A cohort, its tidy table, or a table with one row per subject (columns
+        ``between`` and the ``dv`` columns; rows of several sessions need
+        ``session``).
+    dv : str or list of str
+        Variable(s) to test, e.g. ``"alff__SMA_L"``; one row each.
+    between : str, default="group"
+        Column holding the group labels.
+    groups : pair of str or None, default=None
+        The two groups compared, difference ``groups[0] - groups[1]``. When None
+        the column must hold exactly two labels, taken in sorted order.
+    equal_var : bool, default=True
+        True: Student's test with pooled variance; False: Welch's test with
+        Welch-Satterthwaite degrees of freedom.
+    session : str, list of str, mapping or None, default=None
+        Sessions to use: a label, or ``{group: label}`` such as
+        ``{"CLBP": "pre", "HC": "baseline"}``. Each subject must then have one
+        row. None uses every row.
+    within : str, default="session"
+        Column holding session labels (used with ``session``).
+    subject : str, default="subject_id"
+        Column identifying subjects (the index when absent).
+    alternative : {"two-sided", "greater", "less"}, default="two-sided"
+        Alternative hypothesis about ``mean(groups[0]) - mean(groups[1])``.
+    confidence : float, default=0.95
+        Level of the confidence interval, in (0, 1).
+    """
+    confidence = _check_common(alternative, confidence)
+    if not isinstance(equal_var, bool | np.bool_):
+        raise TypeError(f"The 'equal_var' parameter must be True or False. Got {equal_var!r}.")
+    frame = as_table(data)
+    require_columns(frame, [between], "group column")
+    frame = select_session(frame, session, within, between)
+    ids = subject_ids(frame, subject)
+    labels = frame[between]
+    present = sorted({str(v) for v in labels.dropna()})
+    if groups is None:
+        if len(present) != 2:
+            raise DesignError(f"Column {between!r} holds {len(present)} groups {present}; pass "
+                              "groups=(a, b) to choose the two to compare.")
+        groups = tuple(present)
+    groups = tuple(str(g) for g in as_list(groups, "groups"))
+    if len(groups) != 2:
+        raise ValueError(f"The 'groups' parameter must name two groups. Got {groups!r}.")
+    absent = [g for g in groups if g not in present]
+    if absent:
+        raise DesignError(f"Group(s) {absent} absent from column {between!r} (present: "
+                          f"{present}).")
+    str_labels = labels.astype(str).where(labels.notna(), None)
+    in_design = str_labels.isin(groups).to_numpy()
+    check_one_row_per_subject(
+        ids[in_design], ",".join(as_list(dv, "dv")),
+        f"pass session=... (e.g. {{'{groups[0]}': 'pre', '{groups[1]}': 'baseline'}}) to use "
+        "one session per subject.",
+    )
+    no_group = ids[labels.isna().to_numpy()]
+    rows = []
+    for name in as_list(dv, "dv"):
+        values = numeric_column(frame, name, ids)
+        reasons = {sid: f"no {between!r} label" for sid in no_group}
+        samples = []
+        for g in groups:
+            mask = (str_labels == g).to_numpy()
+            v = values.to_numpy()[mask]
+            missing = np.isnan(v)
+            reasons.update({sid: f"{name} missing" for sid in ids.to_numpy()[mask][missing]})
+            samples.append(v[~missing])
+            check_min_n(int((~missing).sum()), 2, name, f"Group {g!r} of a two-sample t-test")
+        x, y = samples
+        if np.ptp(np.concatenate([x - x.mean(), y - y.mean()])) <= 1e-12 * max(
+                1.0, float(np.abs(np.concatenate([x, y])).max())):
+            raise DataError(f"{name!r} is constant within both groups; the t statistic is "
+                            "undefined.")
+        res = stats.ttest_ind(x, y, equal_var=bool(equal_var), alternative=alternative)
+        import pingouin as pg
+
+        d = float(pg.compute_effsize(x, y, paired=False, eftype="cohen"))
+        g_ = float(pg.compute_effsize(x, y, paired=False, eftype="hedges"))
+        lo, hi = _ci(res, confidence)
+        rows.append(_row(
+            dv=name, contrast=f"{groups[0]} - {groups[1]}",
+            method="Student t-test" if equal_var else "Welch t-test",
+            alternative=alternative, n=len(x) + len(y), n_x=len(x), n_y=len(y),
+            n_excluded=len(reasons), excluded=format_excluded(reasons), mean_x=x.mean(),
+            mean_y=y.mean(), sd_x=x.std(ddof=1), sd_y=y.std(ddof=1),
+            mean_diff=x.mean() - y.mean(), statistic=float(res.statistic), df=float(res.df),
+            p=float(res.pvalue), ci_low=lo, ci_high=hi, confidence=confidence, cohen_d=d,
+            hedges_g=g_,
+        ))
+    return _frame(rows)
+
+
+def one_sample_ttest(
+    data: Cohort | pd.DataFrame,
+    dv: str | Sequence[str],
+    mu: float = 0.0,
+    *,
+    session: str | Sequence[str] | Mapping[str, str] | None = None,
+    within: str = "session",
+    group: str = "group",
+    subject: str = "subject_id",
+    alternative: str = "two-sided",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """One-sample t-test of the mean of one or several variables against ``mu``.
+
+    Parameters
+    ----------
+    data : Cohort or pandas.DataFrame
+        A cohort, its tidy table, or a table with one row per subject (rows of
+        several sessions need ``session``).
+    dv : str or list of str
+        Variable(s) to test; one row each.
+    mu : float, default=0.0
+        Mean under the null hypothesis.
+    session : str, list of str, mapping or None, default=None
+        Session(s) to use (a label, or ``{group: label}``); each subject must then
+        have one row. None uses every row.
+    within : str, default="session"
+        Column holding session labels (used with ``session``).
+    group : str, default="group"
+        Column holding group labels (used when ``session`` is a mapping).
+    subject : str, default="subject_id"
+        Column identifying subjects (the index when absent).
+    alternative : {"two-sided", "greater", "less"}, default="two-sided"
+        Alternative hypothesis about ``mean - mu``.
+    confidence : float, default=0.95
+        Level of the confidence interval, in (0, 1).
+    """
+    confidence = _check_common(alternative, confidence)
+    mu = check_interval(mu, "mu")
+    frame = select_session(as_table(data), session, within, group)
+    ids = subject_ids(frame, subject)
+    check_one_row_per_subject(ids, ",".join(as_list(dv, "dv")),
+                              "pass session=... to use one session per subject.")
+    rows = []
+    for name in as_list(dv, "dv"):
+        values = numeric_column(frame, name, ids).to_numpy()
+        missing = np.isnan(values)
+        reasons = {sid: f"{name} missing" for sid in ids.to_numpy()[missing]}
+        x = values[~missing]
+        check_min_n(len(x), 2, name, "A one-sample t-test")
+        _check_not_constant(x, name, "values")
+        res = stats.ttest_1samp(x, mu, alternative=alternative)
+        import pingouin as pg
+
+        d = float(pg.compute_effsize(x, mu, eftype="cohen"))
+        lo, hi = _ci(res, confidence)
+        rows.append(_row(
+            dv=name, contrast=f"mean - {mu:g}", method="one-sample t-test",
+            alternative=alternative, n=len(x), n_x=len(x), n_excluded=len(reasons),
+            excluded=format_excluded(reasons), mean_x=x.mean(), mean_y=mu,
+            sd_x=x.std(ddof=1), mean_diff=x.mean() - mu, statistic=float(res.statistic),
+            df=float(res.df), p=float(res.pvalue), ci_low=lo - mu, ci_high=hi - mu,
+            confidence=confidence, cohen_d=d, hedges_g=d * _hedges_j(len(x) - 1),
+        ))
+    return _frame(rows)
