@@ -1,15 +1,19 @@
 """Voxelwise group inference: GLM maps, smoothness, GRF and permutation cluster correction.
 
-Public names
-------------
-voxelwise_ttest, estimate_smoothness, grf_cluster_pvalue, grf_min_cluster_size,
-spm_p_rf, spm_resels, grf_cluster_correct, label_clusters, cluster_table,
-connectivity_structure, t_to_z, VoxelwiseResult, Smoothness, ClusterResult.
+Group maps come from :func:`voxelwise_ttest` (a :class:`VoxelwiseResult`);
+:func:`estimate_smoothness` measures the residual smoothness (a
+:class:`Smoothness`); :func:`grf_cluster_correct` applies Gaussian random field
+cluster inference as DPABI/FSL (``method="fsl"``) or SPM12 (``method="spm"``)
+do, returning a :class:`ClusterResult` with a cluster table
+(:func:`cluster_table`: peaks, MNI coordinates, atlas labels).
 """
 
 from painmarkers.inference._conversions import t_to_z
+from painmarkers.inference._spm_rf import spm_p_rf, spm_resels_vol
 from painmarkers.inference.clusters import cluster_table, connectivity_structure, label_clusters
+from painmarkers.inference.grf import grf_cluster_correct, grf_cluster_pvalue, grf_min_cluster_size
 from painmarkers.inference.results import ClusterResult, Smoothness, VoxelwiseResult
+from painmarkers.inference.smoothness import estimate_smoothness, smoothness_from_fwhm
 
 __all__ = [
     "ClusterResult",
@@ -17,6 +21,13 @@ __all__ = [
     "VoxelwiseResult",
     "cluster_table",
     "connectivity_structure",
+    "estimate_smoothness",
+    "grf_cluster_correct",
+    "grf_cluster_pvalue",
+    "grf_min_cluster_size",
     "label_clusters",
+    "smoothness_from_fwhm",
+    "spm_p_rf",
+    "spm_resels_vol",
     "t_to_z",
 ]
