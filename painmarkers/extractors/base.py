@@ -220,6 +220,9 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     input_kind: ClassVar[str] = "bold"
     #: Whether ``transform``/``compute_map`` accept per-image nuisance confounds.
     accepts_confounds: ClassVar[bool] = False
+    #: Session image kind the cohort driver feeds in (``Session.images[kind]``);
+    #: None means ``"bold"`` for time-series extractors. Map extractors must set it.
+    image_kind: ClassVar[str | None] = None
 
     def __init__(self, mask_img=None, t_r=None):
         self.mask_img = mask_img
@@ -318,6 +321,17 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         return masked
 
     # -- public API -------------------------------------------------------------------------
+    def get_feature_name(self) -> str:
+        """Name of the feature in ROI tables and map file names.
+
+        Returns
+        -------
+        str
+            The class's ``feature`` by default; extractors whose output depends
+            on a parameter (e.g. the seed of :class:`SeedFC`) add it.
+        """
+        return self.feature
+
     def fit(self, imgs=None, y=None):
         """Validate the parameters and set the mask.
 

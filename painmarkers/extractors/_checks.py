@@ -1,0 +1,154 @@
+"""The contract checks every extractor must pass (used by ``register_extractor``).
+
+Lives here, below :mod:`painmarkers.testing`, so that the registry can run it
+without importing a higher layer; :func:`painmarkers.testing.check_extractor`
+is the public entry point.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from painmarkers.exceptions import ExtractorError
+from painmarkers.extractors.base import INPUT_KINDS, BaseExtractor
+
+__all__ = ["run_extractor_checks", "synthetic_inputs"]
+
+
+def synthetic_inputs(input_kind: str, random_state: int = 0, shape=(6, 5, 4), n_volumes=64):
+    """Two small random images (4-D BOLD-like or 3-D maps) and their mask, TR 2 s.
+
+    The time series are smooth random signals plus white noise with a shared
+    component so that correlation-based extractors see structure; every voxel
+    of the mask has non-zero variance.
+    """
+    import nibabel as nib
+
+    rng = np.random.default_rng(random_state)
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    affine[:3, 3] = -3.0 * (np.asarray(shape) - 1) / 2  # centred on the MNI origin
+    mask = np.ones(shape, dtype=np.uint8)
+    mask[0, 0, 0] = 0
+    mask_img = nib.Nifti1Image(mask, affine)
+    imgs = []
+    for _ in range(2):
+        if input_kind == "bold":
+            shared = rng.standard_normal(n_volumes)
+            data = (0.5 * shared + rng.standard_normal((*shape, n_volumes)) + 100.0)
+            img = nib.Nifti1Image(data.astype(np.float32), affine)
+            img.header.set_zooms((3.0, 3.0, 3.0, 2.0))
+            img.header.set_xyzt_units("mm", "sec")
+        else:
+            img = nib.Nifti1Image(rng.standard_normal(shape).astype(np.float32) + 1.0, affine)
+        imgs.append(img)
+    return imgs, mask_img
+
+
+def _fail(name: str, what: str) -> None:
+    raise ExtractorError(f"Extractor {name} fails the painmarkers extractor checks: {what}")
+
+
+def run_extractor_checks(extractor: Any) -> BaseExtractor:
+    """Run the contract checks on an extractor class or instance; return the instance checked."""
+    if inspect.isclass(extractor):
+        cls = extractor
+        if not issubclass(cls, BaseExtractor):
+            _fail(cls.__name__, "it must subclass painmarkers.extractors.BaseExtractor.")
+        try:
+            est = cls()
+        except Exception as exc:  # any constructor failure is a contract failure
+            _fail(cls.__name__, f"it cannot be constructed with default parameters ({exc!r}).")
+    else:
+        est = extractor
+        cls = type(est)
+        if not isinstance(est, BaseExtractor):
+            _fail(cls.__name__, "it must subclass painmarkers.extractors.BaseExtractor.")
+    name = cls.__name__
+
+    # class variables
+    if not isinstance(cls.feature, str) or not cls.feature.isidentifier():
+        _fail(name, f"'feature' must be a non-empty identifier-like string; got {cls.feature!r}.")
+    if cls.input_kind not in INPUT_KINDS:
+        _fail(name, f"'input_kind' must be one of {INPUT_KINDS}; got {cls.input_kind!r}.")
+    if cls.input_kind == "map" and not isinstance(getattr(cls, "image_kind", None), str):
+        _fail(name, "a map extractor must name the session image it reads in 'image_kind'.")
+
+    # scikit-learn parameter contract
+    params = est.get_params(deep=False)
+    for required in ("mask_img",) + (("t_r",) if cls.input_kind == "bold" else ()):
+        if required not in params:
+            _fail(name, f"__init__ must accept and store the {required!r} parameter.")
+    signature = inspect.signature(cls.__init__)
+    no_default = [p.name for p in signature.parameters.values()
+                  if p.name != "self" and p.default is inspect.Parameter.empty
+                  and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if no_default and inspect.isclass(extractor):
+        _fail(name, f"__init__ parameters without defaults: {no_default}.")
+    fitted_in_init = [k for k in vars(est) if k.endswith("_") and not k.startswith("__")]
+    if fitted_in_init:
+        _fail(name, f"__init__ sets fitted-looking attributes {fitted_in_init}.")
+    cloned = clone(est)
+    if set(cloned.get_params(deep=False)) != set(params):
+        _fail(name, "clone() does not reproduce the parameters (does __init__ store them as is?).")
+    try:
+        est.set_params(**params)
+    except Exception as exc:
+        _fail(name, f"set_params with its own parameters failed ({exc!r}).")
+
+    # behaviour on synthetic data
+    imgs, mask_img = synthetic_inputs(cls.input_kind)
+    probe = clone(est)
+    try:
+        probe.transform(imgs)
+    except NotFittedError:
+        pass
+    except Exception as exc:
+        _fail(name, f"transform before fit must raise NotFittedError; raised {exc!r}.")
+    else:
+        _fail(name, "transform before fit must raise NotFittedError.")
+    if probe.get_params().get("mask_img") is None:
+        probe.set_params(mask_img=mask_img)
+    if cls.input_kind == "bold" and probe.get_params().get("t_r") is None:
+        probe.set_params(t_r=2.0)
+    try:
+        returned = probe.fit(imgs)
+        out = probe.transform(imgs)
+        again = clone(probe).fit(imgs).transform(imgs)
+        one = probe.compute_map(imgs[0])
+    except Exception as exc:
+        _fail(name, f"fit/transform/compute_map on synthetic data raised {exc!r}.")
+    if returned is not probe:
+        _fail(name, "fit must return self.")
+    n_vox = int(np.asarray(mask_img.dataobj).sum())
+    out = np.asarray(out)
+    if out.shape != (len(imgs), n_vox):
+        _fail(name, f"transform must return (n_images, n_voxels_in_mask) = "
+                    f"({len(imgs)}, {n_vox}); got {out.shape}.")
+    if not np.all(np.isfinite(out)):
+        _fail(name, "transform returned non-finite values on clean synthetic data.")
+    if not np.array_equal(out, np.asarray(again)):
+        _fail(name, "two fits on the same data gave different results (not deterministic).")
+    if one.shape != mask_img.shape or not np.allclose(one.affine, mask_img.affine):
+        _fail(name, f"compute_map must return a 3-D image on the mask grid; got {one.shape}.")
+    back = np.asarray(one.dataobj)[np.asarray(mask_img.dataobj) > 0]
+    if not np.allclose(back, out[0], rtol=1e-5, atol=1e-6 * (1 + np.abs(out[0]).max())):
+        _fail(name, "compute_map(img) differs from transform(img) inside the mask.")
+    try:  # what loky and dask workers use (a joblib dependency)
+        import cloudpickle
+    except ImportError:  # pragma: no cover
+        import pickle as cloudpickle
+
+    try:
+        restored = cloudpickle.loads(cloudpickle.dumps(probe))
+        if not np.array_equal(restored.transform(imgs[:1]), out[:1]):
+            _fail(name, "a pickled and restored extractor gives different results.")
+    except ExtractorError:
+        raise
+    except Exception as exc:
+        _fail(name, f"it cannot be pickled for parallel workers ({exc!r}).")
+    return est
