@@ -84,7 +84,13 @@ class BandBins:
 
     @property
     def n_band(self) -> int:
+        """Number of bins averaged into ALFF (the DC bin included when in the band)."""
         return max(self.last - self.first + 1, 0)
+
+    @property
+    def n_informative(self) -> int:
+        """Band bins above DC: the DC bin of a demeaned series carries nothing."""
+        return max(self.last - max(self.first, 1) + 1, 0)
 
 
 def check_band(band, t_r: float) -> tuple[float, float]:
@@ -155,7 +161,7 @@ def minimum_volumes(t_r: float, band: tuple[float, float], convention: str) -> i
     upper = max(math.ceil(2.0 / width) + 2, 8)
     n_min = 3
     for n in range(upper, 2, -1):
-        if band_bins(n, t_r, band, convention).n_band < 1:
+        if band_bins(n, t_r, band, convention).n_informative < 1:
             n_min = n + 1
             break
     return n_min

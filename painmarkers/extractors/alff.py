@@ -73,13 +73,13 @@ def _check_volumes(n_total: int, discard: int, t_r: float, band, convention: str
             f"{n_total} volume(s)."
         )
     n = n_total - discard
-    if band_bins(n, t_r, band, convention).n_band < 1:
+    if band_bins(n, t_r, band, convention).n_informative < 1:
         needed = alff_min_volumes(t_r, band, convention)
         after = f" after discarding {discard}" if discard else ""
         raise DataError(
             f"{label}: {n} volume(s){after} are too few for the band {tuple(band)} Hz at "
             f"TR = {t_r:g} s with convention={convention!r}: no frequency bin falls inside "
-            f"the band. At least {needed} volumes are needed"
+            f"the band above 0 Hz. At least {needed} volumes are needed"
             + (f" ({needed + discard} before discarding {discard})." if discard else ".")
         )
 
