@@ -14,6 +14,7 @@ from painmarkers.inference.clusters import cluster_table, connectivity_structure
 from painmarkers.inference.grf import grf_cluster_correct, grf_cluster_pvalue, grf_min_cluster_size
 from painmarkers.inference.results import ClusterResult, Smoothness, VoxelwiseResult
 from painmarkers.inference.smoothness import estimate_smoothness, smoothness_from_fwhm
+from painmarkers.inference.voxelwise import voxelwise_ttest
 
 __all__ = [
     "ClusterResult",
@@ -30,4 +31,5 @@ __all__ = [
     "spm_p_rf",
     "spm_resels_vol",
     "t_to_z",
+    "voxelwise_ttest",
 ]

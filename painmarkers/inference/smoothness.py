@@ -80,10 +80,10 @@ def smoothness_from_sums(ssminus, s2, n_used, n_voxels, voxel_size, dof=None,
                 f"Extreme smoothness along {axis}: the estimate is clipped and biased.",
                 InferenceWarning, stacklevel=3,
             )
-        if ssminus[d] <= 0:
+        if ssminus[d] == 0 or not np.isfinite(ssminus[d]):
             raise DataError(
                 f"Cannot estimate smoothness along {axis}: the lag-1 correlation is "
-                f"{ssminus[d] / s2[d]:.3g} <= 0 (the field is rougher than white noise)."
+                f"{ssminus[d] / s2[d]:.3g}."
             )
     sigma_sq = -1.0 / (4.0 * np.log(np.abs(ssminus / s2)))
     dlh = float(np.prod(sigma_sq) ** -0.5 * 8.0 ** -0.5)
@@ -187,7 +187,9 @@ def estimate_smoothness(img, mask_img=None, *, dof=None, voxel_size=None):
     the mask contribute. Per axis d the lag-1 product sum
     ``SS_d = Σ_v Σ_t r(v) r(v − e_d)`` and the mean-square sum
     ``S2_d = Σ_v Σ_t ½ (r(v)² + r(v − e_d)²)`` give ``σ²_d = −1 / (4 ln(SS_d / S2_d))``;
-    then ``dLh = (σ²_x σ²_y σ²_z)^(−1/2) · 8^(−1/2)``,
+    then ``dLh = (σ²_x σ²_y σ²_z)^(−1/2) · 8^(−1/2)``
+    (as FSL, the absolute value of the ratio is used, so a slightly negative
+    lag-1 correlation of white noise gives a small positive FWHM),
     ``FWHM_d = sqrt(8 ln 2 · σ²_d)`` voxels, resel size ``Π FWHM_d``. For
     residuals dLh is multiplied by FSL's interpolated dof correction (table in
     FSL's smoothest.cc; FWHM is left uncorrected, as FSL does). A single
