@@ -12,12 +12,14 @@ from painmarkers.inference._conversions import t_to_z
 from painmarkers.inference._spm_rf import spm_p_rf, spm_resels_vol
 from painmarkers.inference.clusters import cluster_table, connectivity_structure, label_clusters
 from painmarkers.inference.grf import grf_cluster_correct, grf_cluster_pvalue, grf_min_cluster_size
+from painmarkers.inference.permutation import PermutationClusterResult, permutation_cluster_correct
 from painmarkers.inference.results import ClusterResult, Smoothness, VoxelwiseResult
 from painmarkers.inference.smoothness import estimate_smoothness, smoothness_from_fwhm
 from painmarkers.inference.voxelwise import voxelwise_ttest
 
 __all__ = [
     "ClusterResult",
+    "PermutationClusterResult",
     "Smoothness",
     "VoxelwiseResult",
     "cluster_table",
@@ -27,6 +29,7 @@ __all__ = [
     "grf_cluster_pvalue",
     "grf_min_cluster_size",
     "label_clusters",
+    "permutation_cluster_correct",
     "smoothness_from_fwhm",
     "spm_p_rf",
     "spm_resels_vol",

@@ -1,0 +1,141 @@
+"""t statistics of a GLM for many permutations at once (private engine).
+
+The model is ``Y = Z·γ + X·β + ε`` with one tested column ``X`` and nuisance
+columns ``Z``. Following Freedman & Lane (1983) the data are reduced to the
+residuals of the nuisance model, ``E = R_Z·Y``, and each permutation
+(rearranging rows) or sign flip (multiplying rows by ±1) is applied to ``E``
+before the full model is fitted again. Applying a row operation ``G`` to
+the data is the same as fitting ``E`` with the design ``G⁻¹·M`` (``M = [Z X]``),
+whose orthonormal basis is ``G⁻¹·Q`` for the QR basis ``Q`` of ``M`` (with
+``R`` unchanged). With ``X`` as the last column of ``M`` and ``R_KK > 0``::
+
+    B_k = (G⁻¹ Q_k)ᵀ E            (one matrix product per design column,
+                                   for a whole block of permutations)
+    RSS = ‖E‖² − Σ_k B_k²          (‖E‖² is the same for every permutation)
+    t   = B_K / sqrt(RSS / df)
+
+so a block of ``P`` permutations costs ``K`` products of a ``(P, n)`` matrix
+with the ``(n, V)`` data. For the identity this is the ordinary OLS t of the
+tested column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PermutationModel", "build_model", "t_block"]
+
+
+@dataclass(frozen=True)
+class PermutationModel:
+    """Everything the permutation engine needs, computed once.
+
+    Attributes
+    ----------
+    resid : ndarray, shape (n, V)
+        Data reduced to the residuals of the nuisance model (Freedman-Lane).
+    ss : ndarray, shape (V,)
+        Column sums of squares of ``resid``.
+    basis : ndarray, shape (n, K)
+        Orthonormal basis of the full design, tested column last, oriented so
+        that ``R[K-1, K-1] > 0``.
+    used_columns : tuple of int
+        Basis columns whose products vary over the permutations (for label
+        permutation, a constant column orthogonal to ``resid`` is skipped).
+    df : int
+        Residual degrees of freedom ``n - K``.
+    scheme : {"sign_flip", "permute"}
+        How the rows are exchanged.
+    """
+
+    resid: np.ndarray
+    ss: np.ndarray
+    basis: np.ndarray
+    used_columns: tuple[int, ...]
+    df: int
+    scheme: str
+
+
+def build_model(data: np.ndarray, tested: np.ndarray, nuisance: np.ndarray | None,
+                scheme: str) -> PermutationModel:
+    """Residualise ``data`` on ``nuisance`` and orthonormalise ``[nuisance tested]``.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n, V)
+        One row per image.
+    tested : ndarray, shape (n,)
+        The regressor whose coefficient is tested.
+    nuisance : ndarray, shape (n, q) or None
+        Nuisance regressors (for label permutation this includes the intercept).
+    scheme : {"sign_flip", "permute"}
+        Exchangeability scheme.
+
+    Returns
+    -------
+    PermutationModel
+    """
+    n = data.shape[0]
+    tested = np.asarray(tested, dtype=float).reshape(n, 1)
+    if nuisance is None or nuisance.shape[1] == 0:
+        nuisance = np.zeros((n, 0))
+        resid = np.array(data, dtype=float, copy=True)
+    else:
+        nuisance = np.asarray(nuisance, dtype=float)
+        coef, *_ = np.linalg.lstsq(nuisance, data, rcond=None)
+        resid = data - nuisance @ coef
+    design = np.hstack([nuisance, tested])
+    q, r = np.linalg.qr(design)
+    q = q * np.sign(np.diag(r))  # make the diagonal of R positive
+    df = n - design.shape[1]
+    used = list(range(design.shape[1]))
+    if scheme == "permute":
+        # a constant basis column is unchanged by any permutation; when the
+        # residuals are orthogonal to it its product is identically zero.
+        const = [k for k in used[:-1] if np.ptp(q[:, k]) < 1e-12 * max(1.0, abs(q[0, k]))
+                 and np.allclose(q[:, k] @ resid, 0.0, atol=1e-9 * (1 + np.abs(resid).max()))]
+        used = [k for k in used if k not in const]
+    ss = np.einsum("ij,ij->j", resid, resid)
+    return PermutationModel(resid=resid, ss=ss, basis=q, used_columns=tuple(used), df=df,
+                            scheme=scheme)
+
+
+def t_block(model: PermutationModel, ops: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """t statistics of the tested column for a block of row operations.
+
+    Parameters
+    ----------
+    model : PermutationModel
+    ops : ndarray, shape (P, n)
+        Sign flips (±1, ``scheme="sign_flip"``) or row orders (a permutation of
+        ``range(n)`` per row, ``scheme="permute"``): permutation ``σ`` relabels
+        the design, row ``i`` of the data being fitted with design row ``σ[i]``.
+    dtype : numpy dtype, default=np.float64
+        Precision of the matrix products.
+
+    Returns
+    -------
+    ndarray, shape (P, V)
+    """
+    resid = model.resid if model.resid.dtype == dtype else model.resid.astype(dtype)
+    n_ops = ops.shape[0]
+    proj = np.zeros((n_ops, resid.shape[1]), dtype=dtype)
+    last = None
+    for k in model.used_columns:
+        col = model.basis[:, k]
+        weights = ops * col if model.scheme == "sign_flip" else col[ops]
+        prod = weights.astype(dtype, copy=False) @ resid
+        if k == model.basis.shape[1] - 1:
+            last = prod
+        proj += prod * prod
+    ss = model.ss.astype(dtype, copy=False)
+    rss = ss - proj
+    # t = 0 where the residual sum of squares vanishes (constant voxels, or a
+    # fit exact to round-off: RSS below 1e-10 of the total sum of squares)
+    scale = np.sqrt(np.maximum(rss, 0.0) / model.df)
+    ok = rss > 1e-10 * ss
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(ok, last / scale, 0.0)
+    return t
