@@ -35,21 +35,6 @@ __all__ = ["one_sample_ttest", "paired_ttest", "two_sample_ttest"]
 
 _ALTERNATIVES = ("two-sided", "greater", "less")
 
-_RETURNS = """
-    Returns
-    -------
-    pandas.DataFrame
-        One row per ``dv``, columns :data:`painmarkers.schema.TTEST_COLUMNS`:
-        ``dv``; ``contrast`` (what was compared, e.g. ``"pre - post"``,
-        ``"CLBP - HC"``, ``"mean - 0"``); ``method``; ``alternative``; ``n``
-        (observations used: pairs, or subjects of both groups); ``n_x``, ``n_y``;
-        ``n_excluded`` and ``excluded`` (``"<subject> (<reason>)"`` items joined
-        by ``"; "``); ``mean_x``, ``mean_y``, ``sd_x``, ``sd_y`` (SD with ddof=1);
-        ``mean_diff``; ``statistic`` (t); ``df``; ``p``; ``ci_low``, ``ci_high``
-        (confidence interval of ``mean_diff``; one-sided alternatives give an
-        infinite bound); ``confidence``; ``cohen_d``; ``hedges_g``. Columns that
-        do not apply are NaN."""
-
 
 def _check_common(alternative: str, confidence: float) -> float:
     check_choice(alternative, _ALTERNATIVES, "alternative")
@@ -116,6 +101,62 @@ def paired_ttest(
         Alternative hypothesis about ``mean(pre - post)``.
     confidence : float, default=0.95
         Level of the confidence interval, in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``dv``, columns :data:`painmarkers.schema.TTEST_COLUMNS`: ``dv``; ``contrast``
+        (``"<pre> - <post>"``); ``method`` (``"paired t-test"``); ``alternative``; ``n`` (complete
+        pairs); ``n_x``, ``n_y``; ``n_excluded`` and ``excluded`` (``"<subject> (<reason>)"`` items
+        joined by ``"; "``); ``mean_x``, ``mean_y``, ``sd_x``, ``sd_y`` (SD with ddof=1);
+        ``mean_diff``; ``statistic`` (t); ``df``; ``p``; ``ci_low``, ``ci_high`` (confidence
+        interval of ``mean_diff``; a one-sided alternative gives an infinite bound);
+        ``confidence``; ``cohen_d`` (Cohen's d_z); ``hedges_g``. Columns that do not apply are NaN.
+
+    Raises
+    ------
+    DataError
+        A missing or non-numeric ``dv`` column (the message names the subject
+        and value), a subject with two rows for one session, or constant
+        differences.
+    DesignError
+        ``pre`` or ``post`` absent from ``within``, or fewer than 2 complete pairs.
+
+    Notes
+    -----
+    With differences :math:`d_i = pre_i - post_i` of the :math:`n` complete pairs
+    (``scipy.stats.ttest_rel``)::
+
+        t = mean(d) / (sd(d) / sqrt(n)),   df = n - 1
+        CI = mean(d) -/+ t_{df, 1 - alpha/2} sd(d) / sqrt(n)
+        d_z = mean(d) / sd(d)                       (pingouin, eftype="cohen_dz")
+        g_z = d_z * J,  J = 1 - 3 / (4 df - 1)      (Hedges' approximate correction)
+
+    Subjects with only one of the two sessions, or a missing value in one, are
+    excluded and listed; subjects with neither session (e.g. controls scanned
+    once) are not part of the test. Assumes the differences are roughly normal.
+    Note that pingouin's ``ttest(paired=True)`` reports ``d_av`` (mean difference
+    over the average SD), not ``d_z``.
+
+    References
+    ----------
+    .. [1] Lakens D (2013). Calculating and reporting effect sizes to facilitate
+       cumulative science: a practical primer for t-tests and ANOVAs. Front
+       Psychol, 4, 863.
+    .. [2] Hedges LV (1981). Distribution theory for Glass's estimator of effect
+       size and related estimators. J Educ Stat, 6(2), 107-128.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from painmarkers.stats import paired_ttest
+    >>> df = pd.DataFrame({"subject_id": ["01", "02", "03", "04"] * 2,
+    ...                    "session": ["pre"] * 4 + ["post"] * 4,
+    ...                    "VAS": [7, 8, 6, 7.5, 4, 5, 5, 4.5]})
+    >>> res = paired_ttest(df, "VAS")
+    >>> res[["contrast", "n", "mean_diff", "statistic", "df", "p"]].round(4)
+         contrast  n  mean_diff  statistic   df       p
+    0  pre - post  4        2.5        5.0  3.0  0.0154
     """
     confidence = _check_common(alternative, confidence)
     frame = as_table(data)
@@ -219,6 +260,60 @@ def two_sample_ttest(
         Alternative hypothesis about ``mean(groups[0]) - mean(groups[1])``.
     confidence : float, default=0.95
         Level of the confidence interval, in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``dv``, columns :data:`painmarkers.schema.TTEST_COLUMNS`: ``dv``; ``contrast``
+        (``"<groups[0]> - <groups[1]>"``); ``method`` (``"Student t-test"`` or ``"Welch t-test"``);
+        ``alternative``; ``n`` (subjects of both groups); ``n_x``, ``n_y``; ``n_excluded`` and
+        ``excluded`` (``"<subject> (<reason>)"`` items joined by ``"; "``); ``mean_x``, ``mean_y``,
+        ``sd_x``, ``sd_y`` (SD with ddof=1); ``mean_diff``; ``statistic`` (t); ``df``; ``p``;
+        ``ci_low``, ``ci_high`` (confidence interval of ``mean_diff``; a one-sided alternative
+        gives an infinite bound); ``confidence``; ``cohen_d`` (Cohen's d with the pooled SD);
+        ``hedges_g``. Columns that do not apply are NaN.
+
+    Raises
+    ------
+    DataError
+        A missing or non-numeric ``dv`` column (the message names the subject
+        and value), a subject with several rows, or a ``dv`` constant within both
+        groups.
+    DesignError
+        A group in ``groups`` absent from ``between`` (the message lists those
+        present), or fewer than 2 observations in a group.
+
+    Notes
+    -----
+    ``scipy.stats.ttest_ind`` gives t, df, p and the interval. Student:
+    :math:`t = (\\bar x - \\bar y) / (s_p \\sqrt{1/n_x + 1/n_y})` with
+    :math:`s_p^2 = ((n_x - 1) s_x^2 + (n_y - 1) s_y^2) / (n_x + n_y - 2)` and
+    :math:`df = n_x + n_y - 2`. Welch: :math:`t = (\\bar x - \\bar y) /
+    \\sqrt{s_x^2/n_x + s_y^2/n_y}` with the Welch-Satterthwaite df. Effect sizes
+    (``pingouin.compute_effsize``, the same for both tests):
+    :math:`d = (\\bar x - \\bar y) / s_p` and :math:`g = d J` with
+    :math:`J = 1 - 3 / (4 (n_x + n_y) - 9)` (= 1 - 3 / (4 df - 1), Student df).
+    Subjects with a missing ``dv`` or no group label are excluded and listed;
+    subjects of other groups are not part of the test. Assumes normal data and,
+    for Student's test, equal variances.
+
+    References
+    ----------
+    .. [1] Welch BL (1947). The generalization of "Student's" problem when several
+       different population variances are involved. Biometrika, 34, 28-35.
+    .. [2] Hedges LV, Olkin I (1985). Statistical Methods for Meta-Analysis.
+       Academic Press.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from painmarkers.stats import two_sample_ttest
+    >>> df = pd.DataFrame({"group": ["CLBP"] * 4 + ["HC"] * 3,
+    ...                    "alff__SMA_L": [1.2, 1.4, 1.1, 1.3, 0.9, 1.0, 0.8]})
+    >>> res = two_sample_ttest(df, "alff__SMA_L", groups=("CLBP", "HC"))
+    >>> res[["contrast", "n_x", "n_y", "statistic", "df", "cohen_d"]].round(3)
+        contrast  n_x  n_y  statistic   df  cohen_d
+    0  CLBP - HC    4    3      3.873  5.0    2.958
     """
     confidence = _check_common(alternative, confidence)
     if not isinstance(equal_var, bool | np.bool_):
@@ -321,6 +416,47 @@ def one_sample_ttest(
         Alternative hypothesis about ``mean - mu``.
     confidence : float, default=0.95
         Level of the confidence interval, in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``dv``, columns :data:`painmarkers.schema.TTEST_COLUMNS`: ``dv``; ``contrast``
+        (``"mean - <mu>"``); ``method`` (``"one-sample t-test"``); ``alternative``; ``n``
+        (observations used; ``n_y`` is NaN and ``mean_y`` is ``mu``); ``n_x``, ``n_y``;
+        ``n_excluded`` and ``excluded`` (``"<subject> (<reason>)"`` items joined by ``"; "``);
+        ``mean_x``, ``mean_y``, ``sd_x``, ``sd_y`` (SD with ddof=1); ``mean_diff``; ``statistic``
+        (t); ``df``; ``p``; ``ci_low``, ``ci_high`` (confidence interval of ``mean_diff``; a
+        one-sided alternative gives an infinite bound); ``confidence``; ``cohen_d`` ((mean - mu) /
+        SD); ``hedges_g``. Columns that do not apply are NaN.
+
+    Raises
+    ------
+    DataError
+        A missing or non-numeric ``dv`` column (the message names the subject
+        and value), a subject with several rows, or constant values.
+    DesignError
+        Fewer than 2 observations.
+
+    Notes
+    -----
+    ``scipy.stats.ttest_1samp``: :math:`t = (\\bar x - \\mu) / (s / \\sqrt n)`,
+    :math:`df = n - 1`; :math:`d = (\\bar x - \\mu) / s` (``pingouin.compute_effsize``
+    against ``mu``) and :math:`g = d (1 - 3 / (4 df - 1))`. Missing values are
+    excluded and listed. Assumes roughly normal data.
+
+    References
+    ----------
+    .. [1] Lakens D (2013). Calculating and reporting effect sizes to facilitate
+       cumulative science. Front Psychol, 4, 863.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from painmarkers.stats import one_sample_ttest
+    >>> df = pd.DataFrame({"fc__PoCG_L": [0.21, 0.35, 0.12, 0.30, 0.25]})
+    >>> one_sample_ttest(df, "fc__PoCG_L")[["n", "statistic", "df", "p"]].round(4)
+       n  statistic   df       p
+    0  5     6.2565  4.0  0.0033
     """
     confidence = _check_common(alternative, confidence)
     mu = check_interval(mu, "mu")

@@ -126,8 +126,8 @@ def correlate(
     >>> res = correlate(df, "VAS")
     >>> res[["y", "n", "r", "p"]].round(3)
                  y  n      r      p
-    0  alff__INS_L  6  0.926  0.008
-    1   alff__mPFC  6 -0.972  0.001
+    0  alff__INS_L  6  0.942  0.005
+    1   alff__mPFC  6 -0.954  0.003
     """
     check_choice(method, ("pearson", "spearman"), "method")
     check_choice(alternative, ("two-sided", "greater", "less"), "alternative")
