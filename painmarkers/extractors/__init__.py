@@ -7,6 +7,7 @@ Plug-ins register with :func:`register_extractor` or the
 ``painmarkers.extractors`` entry-point group.
 """
 
+from painmarkers.extractors._driver import extract, map_filename
 from painmarkers.extractors._registry import get_extractor, list_extractors, register_extractor
 from painmarkers.extractors.alff import (
     ALFF,
@@ -19,6 +20,12 @@ from painmarkers.extractors.alff import (
 from painmarkers.extractors.base import BaseExtractor, resolve_t_r
 from painmarkers.extractors.connectivity import SeedFC, select_confounds
 from painmarkers.extractors.maps import MapMean, roi_summary
+from painmarkers.extractors.motion import (
+    MotionQC,
+    MotionReport,
+    framewise_displacement,
+    read_motion_parameters,
+)
 from painmarkers.extractors.roi import ROIExtractor
 
 __all__ = [
@@ -27,13 +34,19 @@ __all__ = [
     "BaseExtractor",
     "FractionalALFF",
     "MapMean",
+    "MotionQC",
+    "MotionReport",
     "ROIExtractor",
     "SeedFC",
     "alff_falff",
     "alff_frequency_bins",
     "alff_min_volumes",
+    "extract",
+    "framewise_displacement",
     "get_extractor",
     "list_extractors",
+    "map_filename",
+    "read_motion_parameters",
     "register_extractor",
     "resolve_t_r",
     "roi_summary",

@@ -197,6 +197,20 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
         return np.vstack([self._one(img, f"imgs[{i}]", conf)
                           for i, (img, conf) in enumerate(zip(img_list, conf_list))])
 
+    def get_feature_name(self) -> str:
+        """Feature name of the ROI values.
+
+        Returns
+        -------
+        str
+            The extractor's feature name (``"alff"``), with ``"_meants"``
+            appended for ``summary="mean_timeseries"`` so that both summaries
+            can live side by side in a cohort.
+        """
+        check_is_fitted(self)
+        name = self.extractor_.get_feature_name()
+        return name + ("_meants" if self.summary == "mean_timeseries" else "")
+
     def get_feature_names_out(self, input_features=None):
         """Output column names, ``"<feature>__<roi>"`` (as in ``Cohort.wide()``).
 
@@ -204,6 +218,5 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
         -------
         ndarray of str
         """
-        check_is_fitted(self)
-        feature = self.extractor_.get_feature_name()
+        feature = self.get_feature_name()
         return np.asarray([measure_column(feature, r.name) for r in self.rois_], dtype=object)
