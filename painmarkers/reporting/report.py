@@ -104,15 +104,21 @@ class HTMLReport:
     def __init__(self, title: str):
         self.title = title
         self._sections: list[_Section] = []
+        self._current_index = -1
 
-    def section(self, title: str) -> None:
-        """Start a new section."""
-        self._sections.append(_Section(title))
+    def section(self, title: str, *, first: bool = False) -> None:
+        """Start a new section; with ``first=True`` it goes before the existing ones."""
+        if first:
+            self._sections.insert(0, _Section(title))
+            self._current_index = 0
+        else:
+            self._sections.append(_Section(title))
+            self._current_index = len(self._sections) - 1
 
     def _current(self) -> _Section:
         if not self._sections:
             self.section("Results")
-        return self._sections[-1]
+        return self._sections[self._current_index]
 
     def text(self, text: str, *, note: bool = False) -> None:
         """Add a paragraph (plain text, escaped)."""

@@ -1,0 +1,333 @@
+"""One handler per analysis type of a study specification.
+
+Each handler takes the run context, the cohort and the analysis parameters, writes
+its tables/maps/figures through the context, adds a report section, and returns a
+provenance record (``type``, ``name``, ``params``, ``n`` and what was excluded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from painmarkers import schema
+from painmarkers.exceptions import DesignError, SpecError
+from painmarkers.model import Cohort, get_instrument
+from painmarkers.study._context import RunContext
+from painmarkers.study.spec import AnalysisSpec
+
+Handler = Callable[[RunContext, Cohort, AnalysisSpec], dict[str, Any]]
+
+
+# -- helpers -------------------------------------------------------------------------------
+def expand_variables(cohort: Cohort, names: str | Sequence[str], where: str) -> list[str]:
+    """Turn instrument names, features (all ROIs) or column names into wide-table columns."""
+    names = [names] if isinstance(names, str) else list(names)
+    columns = list(cohort.wide().columns)
+    out: list[str] = []
+    for name in names:
+        try:
+            inst = get_instrument(name).name
+        except LookupError:
+            inst = None
+        if inst is not None and inst in columns:
+            out.append(inst)
+            continue
+        prefixed = [c for c in columns if c.startswith(f"{name}__")]
+        if prefixed:
+            out.extend(prefixed)
+        elif name in columns:
+            out.append(name)
+        else:
+            measures = sorted({c.split("__")[0] for c in columns if "__" in c})
+            raise SpecError(f"{where}: variable {name!r} is neither an instrument with scores, "
+                            f"a feature with ROI measures ({measures}) nor a column of the "
+                            "cohort table.")
+    return out
+
+
+def _select(cohort: Cohort, group: Any = None, session: Any = None) -> Cohort:
+    return cohort.select(group=group, session=session) if (group or session) else cohort
+
+
+def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,
+           columns: Sequence[str] | None = None) -> None:
+    ctx.save_table(name, frame)
+    shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
+    ctx.report.table(shown, caption=caption)
+
+
+_TEST_SHOWN = ("dv", "contrast", "n", "n_excluded", "mean_x", "mean_y", "mean_diff",
+               "statistic", "df", "p", "p_adjusted", "ci_low", "ci_high", "cohen_d", "hedges_g")
+_CORR_SHOWN = ("x", "y", "n", "n_excluded", "r", "ci_low", "ci_high", "p", "p_adjusted")
+
+
+def _record(spec: AnalysisSpec, **extra: Any) -> dict[str, Any]:
+    return {"type": spec.type, "name": spec.name, "params": dict(spec.params), **extra}
+
+
+def _adjust(frame: pd.DataFrame, method: str | None = "fdr_bh", by=None) -> pd.DataFrame:
+    from painmarkers.stats import adjust_pvalues
+
+    if method and len(frame) > 1:
+        return adjust_pvalues(frame, method=method, by=by)
+    return frame
+
+
+# -- tabular analyses ----------------------------------------------------------------------
+def run_demographics(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    from painmarkers.reporting import demographics_table
+
+    p = spec.params
+    present = set(cohort.participants().columns)
+    variables = [v for v in p["variables"] if v in present]
+    missing = [v for v in p["variables"] if v not in present]
+    table = demographics_table(cohort, group=p["group"], variables=variables,
+                               sex=p["sex"] if p["sex"] in present else None)
+    ctx.report.section("Participants (Table 1)")
+    if missing:
+        ctx.report.text(f"Not in participants.tsv, so not tabulated: {missing}.", note=True)
+    _table(ctx, spec.name, table, "Demographics: mean (SD); sex as female/male %")
+    return _record(spec, n=len(cohort), missing_variables=missing)
+
+
+def run_outcomes(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    from painmarkers.stats import outcomes
+
+    p = spec.params
+    data = _select(cohort, group=p["group"])
+    frame = outcomes(data, p["instrument"], pre=p["pre"], post=p["post"])
+    ok = frame[frame["excluded_reason"].isna()] if "excluded_reason" in frame else frame
+    inst = get_instrument(p["instrument"]).name
+    label = "PPR" if inst in ("VAS", "NRS") else "PDC" if inst in ("RMDQ", "ODI") else "change"
+    ctx.report.section(f"Clinical outcome: {inst} ({label})")
+    pc = ok["percent_change"].astype(float)
+    ctx.report.text(
+        f"{label} = 100·({inst}_{p['pre']} − {inst}_{p['post']}) / {inst}_{p['pre']}: "
+        f"mean {pc.mean():.2f} % (SD {pc.std(ddof=1):.2f}), n = {len(ok)}; "
+        f"moderate responders (≥ 30 %): {int(ok['responder_moderate'].sum())}, "
+        f"substantial (≥ 50 %): {int(ok['responder_substantial'].sum())}. "
+        f"Excluded: {len(frame) - len(ok)}.")
+    _table(ctx, spec.name, frame, f"{inst} per subject")
+    from painmarkers.reporting.plots import plot_group_values
+
+    fig = plot_group_values({p["pre"]: ok["pre"], p["post"]: ok["post"]}, ylabel=inst,
+                            title=f"{inst} {p['pre']} vs {p['post']}", paired=True)
+    ctx.save_figure(f"{spec.name}_{inst}", fig, caption=f"{inst} before and after, per subject")
+    return _record(spec, n=len(ok), n_excluded=int(len(frame) - len(ok)))
+
+
+def run_paired(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    from painmarkers.stats import paired_ttest
+
+    p = spec.params
+    data = _select(cohort, group=p["group"])
+    dvs = expand_variables(data, p["dv"], f"analysis {spec.name!r}")
+    frame = _adjust(paired_ttest(data, dv=dvs, pre=p["pre"], post=p["post"]))
+    ctx.report.section(f"Paired t-tests: {', '.join(map(str, np.atleast_1d(p['dv'])))} "
+                       f"({p['pre']} − {p['post']})")
+    if len(frame) > 1:
+        ctx.report.text("p_adjusted: Benjamini-Hochberg FDR across the rows of this table.",
+                        note=True)
+    _table(ctx, spec.name, frame, "Paired t-tests (difference = pre − post)", _TEST_SHOWN)
+    return _record(spec, n=[int(v) for v in frame["n"]], dv=dvs)
+
+
+def run_two_sample(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    from painmarkers.stats import two_sample_ttest
+
+    p = spec.params
+    dvs = expand_variables(cohort, p["dv"], f"analysis {spec.name!r}")
+    frame = _adjust(two_sample_ttest(cohort, dv=dvs, groups=tuple(p["groups"]),
+                                     equal_var=bool(p["equal_var"]), session=p["sessions"]))
+    g = p["groups"]
+    ctx.report.section(f"Two-sample t-tests: {g[0]} vs {g[1]}")
+    if p["sessions"]:
+        ctx.report.text(f"Sessions compared: {dict(p['sessions'])}.", note=True)
+    _table(ctx, spec.name, frame, f"Two-sample t-tests ({g[0]} − {g[1]})", _TEST_SHOWN)
+    return _record(spec, n=[int(v) for v in frame["n"]], dv=dvs)
+
+
+def run_correlation(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    from painmarkers.reporting.plots import plot_correlation
+    from painmarkers.stats import correlate
+
+    p = spec.params
+    data = _select(cohort, group=p["group"], session=p["session"])
+    ys = expand_variables(data, p["y"], f"analysis {spec.name!r}")
+    x = expand_variables(data, p["x"], f"analysis {spec.name!r}")[0]
+    frame = correlate(data, x=x, y=ys, method=p["method"],
+                      covariates=p["covariates"] or None)
+    frame = _adjust(frame, p["correction"])
+    where = f" ({p['session']})" if p["session"] else ""
+    ctx.report.section(f"Correlations of {x} with {p['y']}{where}")
+    _table(ctx, spec.name, frame, f"{p['method'].capitalize()} correlations"
+           + (f"; p_adjusted by {p['correction']}" if p["correction"] else ""), _CORR_SHOWN)
+    wide = data.wide()
+    top = frame.reindex(frame["r"].abs().sort_values(ascending=False).index).head(2)
+    for _, row in top.iterrows():
+        fig = plot_correlation(wide[row["x"]], wide[row["y"]], r=row["r"],
+                               ci=(row["ci_low"], row["ci_high"]), p=row["p"],
+                               xlabel=row["x"], ylabel=row["y"])
+        ctx.save_figure(f"{spec.name}_{row['y']}", fig,
+                        caption=f"{row['y']} vs {row['x']}{where} (cf. seed Figure 5)")
+    return _record(spec, n=[int(v) for v in frame["n"]], y=ys)
+
+
+# -- voxelwise -------------------------------------------------------------------------------
+def _maps(cohort: Cohort, feature: str, group=None, session=None) -> tuple[list, list[str]]:
+    data = _select(cohort, group=group, session=session)
+    imgs, subjects = [], []
+    for sub, ses in data.iter_sessions():
+        if feature not in ses.images:
+            raise DesignError(f"Subject {sub.id!r} session {ses.label!r} has no {feature!r} map; "
+                              f"it has {sorted(ses.images)}. Add an extractor producing it.")
+        imgs.append(ses.images[feature])
+        subjects.append(sub.id)
+    return imgs, subjects
+
+
+def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    from painmarkers.inference import (
+        grf_cluster_correct,
+        permutation_cluster_correct,
+        voxelwise_ttest,
+    )
+    from painmarkers.reporting.plots import plot_stat_map
+
+    p = spec.params
+    feature, design = p["feature"], p["design"]
+    mask = _common_mask(cohort)
+    kwargs: dict[str, Any] = {}
+    if design == "paired":
+        s = p["sessions"] or ["pre", "post"]
+        data = _select(cohort, group=p["group"])
+        a_imgs, a_sub = _maps(data, feature, session=s[0])
+        b_imgs, b_sub = _maps(data, feature, session=s[1])
+        both = sorted(set(a_sub) & set(b_sub))
+        dropped = sorted(set(a_sub) ^ set(b_sub))
+        ia = [a_imgs[a_sub.index(x)] for x in both]
+        ib = [b_imgs[b_sub.index(x)] for x in both]
+        imgs, labels, subjects = ia + ib, [s[0]] * len(both) + [s[1]] * len(both), both + both
+        kwargs = {"groups": labels, "subjects": subjects}
+        contrast = f"{s[0]} − {s[1]}"
+        perm_kwargs = dict(kwargs)
+    elif design == "two_sample":
+        g = p["groups"] or list(cohort.groups)
+        sessions = p["sessions"] or {}
+        imgs, labels = [], []
+        for grp in g:
+            gi, _ = _maps(cohort, feature, group=grp, session=sessions.get(grp))
+            imgs += gi
+            labels += [grp] * len(gi)
+        kwargs = {"groups": labels}
+        perm_kwargs = dict(kwargs)
+        contrast, dropped = f"{g[0]} − {g[1]}", []
+    elif design == "one_sample":
+        imgs, _ = _maps(cohort, feature, group=p["group"], session=p["session"])
+        kwargs, perm_kwargs, contrast, dropped = {}, {}, "mean", []
+    else:
+        raise SpecError(f"analysis {spec.name!r}: design {design!r} is not run by the study "
+                        "runner yet; use painmarkers.inference.voxelwise_ttest directly.")
+    ctx.report.section(f"Voxelwise {design.replace('_', '-')} t-test of {feature}: {contrast}")
+    if dropped:
+        ctx.report.text(f"Excluded (one of the two sessions missing): {dropped}.", note=True)
+    res = voxelwise_ttest(imgs, design=design, mask_img=mask, **kwargs)
+    out = ctx.out_dir / "maps" / spec.name
+    res.save(out / "glm")
+    ctx.maps[f"{spec.name}/t"] = out / "glm"
+    record = _record(spec, n=len(imgs), df=float(res.df), contrast=contrast, dropped=dropped)
+    ctx.report.text(res.summary())
+    for method in p["correction"]:
+        if method == "grf":
+            cres = grf_cluster_correct(res.t_img, voxel_p=p["voxel_p"], cluster_p=p["cluster_p"],
+                                       two_tailed=p["two_tailed"], stat="t", df=res.df,
+                                       smoothness=res.smoothness, mask_img=mask,
+                                       method=p["grf_method"])
+            title = f"GRF ({p['grf_method'].upper()})"
+        else:
+            cres = permutation_cluster_correct(
+                imgs, design=design, mask_img=mask, voxel_p=p["voxel_p"],
+                two_tailed=p["two_tailed"], n_permutations=p["n_permutations"],
+                random_state=ctx.random_state, n_jobs=ctx.n_jobs, **perm_kwargs)
+            title = f"permutation ({p['n_permutations']} permutations)"
+        cres.save(out / method)
+        ctx.maps[f"{spec.name}/{method}"] = out / method
+        table = cres.to_frame()
+        ctx.report.text(f"{title}: {cres.summary()}")
+        _table(ctx, f"{spec.name}_{method}_clusters", table, f"Clusters, {title}")
+        fig = plot_stat_map(cres.thresholded_img, title=f"{feature} {contrast}: {title}",
+                            threshold=1e-6)
+        ctx.save_figure(f"{spec.name}_{method}", fig,
+                        caption=f"Thresholded t map, {title} (cf. seed Figures 3-4)")
+        record[f"{method}_n_clusters"] = len(table)
+    return record
+
+
+def _common_mask(cohort: Cohort):
+    """Intersection of the sessions' brain masks (None when no session has one)."""
+    import nibabel as nib
+
+    masks = [ses.images["mask"] for _, ses in cohort.iter_sessions() if "mask" in ses.images]
+    if not masks:
+        return None
+    first = nib.load(masks[0])
+    data = np.asarray(first.dataobj) > 0
+    for path in masks[1:]:
+        img = nib.load(path)
+        if img.shape != first.shape or not np.allclose(img.affine, first.affine, atol=1e-3):
+            raise DesignError(f"Brain mask {str(path)!r} is not on the grid of {str(masks[0])!r}; "
+                              "voxelwise analyses need maps in one space.")
+        data &= np.asarray(img.dataobj) > 0
+    return nib.Nifti1Image(data.astype(np.uint8), first.affine)
+
+
+# -- classifier ------------------------------------------------------------------------------
+def run_classifier(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    from painmarkers.prediction import evaluate_biomarker
+
+    p = spec.params
+    sessions: Mapping[str, str] | None = p["sessions"]
+    wide = cohort.wide()
+    if sessions:
+        keep = np.zeros(len(wide), dtype=bool)
+        for grp, ses in sessions.items():
+            in_group = (wide[schema.GROUP] == grp).to_numpy()
+            keep |= in_group & (wide[schema.SESSION] == ses).to_numpy()
+        wide = wide[keep].reset_index(drop=True)
+    features = []
+    for f in p["features"]:
+        if isinstance(f, list | tuple) and len(f) == 2:
+            features.append(schema.measure_column(f[0], f[1]))
+        elif isinstance(f, str):
+            features.append(f)
+        else:
+            raise SpecError(f"analysis {spec.name!r}: each feature must be a column name or a "
+                            f"[feature, roi] pair. Got {f!r}.")
+    ev = evaluate_biomarker(wide, features=features, target=p["target"], positive=p["positive"],
+                            confounds=p["confounds"] or None, groups=schema.SUBJECT,
+                            n_permutations=p["n_permutations"], random_state=ctx.random_state,
+                            n_jobs=ctx.n_jobs, n_splits=p["n_splits"], n_repeats=p["n_repeats"])
+    ev.save(ctx.out_dir / "classifiers" / spec.name)
+    ctx.report.section(f"Biomarker: {', '.join(features)} for {p['target']} "
+                       f"(positive = {p['positive']})")
+    ctx.report.text(ev.summary())
+    _table(ctx, spec.name, ev.to_frame(), "Cross-validated performance with 95 % CIs")
+    ctx.save_figure(f"{spec.name}_roc", ev.plot_roc(), caption="Out-of-fold ROC curve")
+    ctx.save_figure(f"{spec.name}_calibration", ev.plot_calibration(),
+                    caption="Calibration of out-of-fold probabilities")
+    return _record(spec, n=len(wide), features=features)
+
+
+HANDLERS: dict[str, Handler] = {
+    "demographics": run_demographics,
+    "outcomes": run_outcomes,
+    "paired_ttest": run_paired,
+    "two_sample_ttest": run_two_sample,
+    "correlation": run_correlation,
+    "voxelwise": run_voxelwise,
+    "classifier": run_classifier,
+}

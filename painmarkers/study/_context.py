@@ -1,0 +1,94 @@
+"""State shared by the steps of a study run: output folders, report, provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from painmarkers.reporting.report import HTMLReport, write_atomic
+
+
+def sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy/pandas/Path values into JSON-serialisable Python values."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if hasattr(value, "items"):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
+
+
+def slug(text: str) -> str:
+    """File-name-safe version of ``text``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
+
+
+@dataclass
+class RunContext:
+    """Mutable state of one study run (private to :mod:`painmarkers.study`)."""
+
+    out_dir: Path
+    report: HTMLReport
+    n_jobs: int | None = None
+    progress: bool = True
+    random_state: int = 0
+    tables: dict[str, Path] = field(default_factory=dict)
+    figures: dict[str, Path] = field(default_factory=dict)
+    maps: dict[str, Path] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def save_table(self, name: str, frame: pd.DataFrame) -> Path:
+        """Write ``frame`` as ``tables/<name>.tsv`` (full precision) and remember it."""
+        path = self.out_dir / "tables" / f"{slug(name)}.tsv"
+        write_atomic(path, frame.to_csv(sep="\t", index=False, na_rep="n/a"))
+        self.tables[name] = path
+        return path
+
+    def save_figure(self, name: str, fig, caption: str = "") -> Path:
+        """Write ``fig`` as ``figures/<name>.png`` and add it to the report."""
+        import io
+
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        path = write_atomic(self.out_dir / "figures" / f"{slug(name)}.png", buf.getvalue())
+        self.figures[name] = path
+        self.report.figure(path, caption=caption)
+        return path
+
+    def save_json(self, relpath: str, payload: Any) -> Path:
+        """Write JSON atomically below the output folder."""
+        text = json.dumps(jsonable(payload), indent=2, sort_keys=False, allow_nan=False)
+        return write_atomic(self.out_dir / relpath, text + "\n")
+
+    def log(self, message: str) -> None:
+        """Print a progress line unless quiet."""
+        if self.progress:
+            print(f"[painmarkers] {message}", flush=True)
