@@ -7,7 +7,6 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -213,7 +212,9 @@ def _as_frame(data) -> tuple[pd.DataFrame, str | None]:
         return data.reset_index(drop=True), None
     if hasattr(data, "wide") and hasattr(data, "subjects"):
         return data.wide().reset_index(drop=True), schema.SUBJECT
-    raise TypeError(f"The 'data' parameter must be a Cohort or a pandas DataFrame. Got {type(data)}.")
+    raise TypeError(
+        f"The 'data' parameter must be a Cohort or a pandas DataFrame. Got {type(data)}."
+    )
 
 
 def _default_model():

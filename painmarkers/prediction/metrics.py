@@ -42,7 +42,7 @@ def _binary_target(y_true, name: str = "y_true") -> np.ndarray:
     if y.ndim != 1:
         raise DataError(f"{name} must be 1-D; got shape {y.shape}.")
     values = np.unique(y[~pd.isna(y)]) if y.dtype == object else np.unique(y)
-    if not set(values.tolist()) <= {0, 1, True, False}:
+    if not set(values.tolist()) <= {0, 1}:
         raise DataError(
             f"{name} must hold 0/1 (or booleans), 1 marking the positive class; got values "
             f"{values.tolist()[:6]}."
@@ -358,7 +358,7 @@ def binary_metrics(
     p = np.asarray(y_pred)
     if p.shape != y.shape:
         raise DataError(f"y_pred has shape {p.shape} but y_true has shape {y.shape}.")
-    if not set(np.unique(p).tolist()) <= {0, 1, True, False}:
+    if not set(np.unique(p).tolist()) <= {0, 1}:
         raise DataError(f"y_pred must hold 0/1 labels; got {np.unique(p).tolist()[:6]}.")
     p = p.astype(int)
     if prevalence is not None:

@@ -1,0 +1,140 @@
+"""Tests of the in-fold ComBat and confound-regression transformers."""
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from sklearn.base import clone
+
+from painmarkers.exceptions import DataError, DesignError
+from painmarkers.prediction import ComBat, ConfoundRegressor
+
+
+def _sites(seed=0, n_per=(15, 20, 25), p=6):
+    rng = np.random.default_rng(seed)
+    site = np.repeat(np.arange(len(n_per)), n_per)
+    age = rng.normal(45, 10, site.size)
+    loc = rng.normal(0, 1.5, (len(n_per), p))
+    scale = rng.uniform(0.5, 2.0, (len(n_per), p))
+    feats = 0.05 * age[:, None] + loc[site] + scale[site] * rng.normal(size=(site.size, p))
+    return feats, age, site
+
+
+def test_confound_regressor_equals_ols_residuals():
+    rng = np.random.default_rng(0)
+    conf = rng.normal(size=(50, 2))
+    feats = conf @ rng.normal(size=(2, 3)) + rng.normal(size=(50, 3))
+    out = ConfoundRegressor(n_confounds=2).fit_transform(np.column_stack([feats, conf]))
+    for j in range(3):
+        ref = sm.OLS(feats[:, j], sm.add_constant(conf)).fit().resid
+        np.testing.assert_allclose(out[:, j], ref, rtol=1e-10, atol=1e-12)
+
+
+def test_confound_regressor_uses_training_coefficients():
+    rng = np.random.default_rng(1)
+    conf = rng.normal(size=(60, 1))
+    feats = 3.0 * conf + rng.normal(size=(60, 1))
+    X = np.column_stack([feats, conf])
+    est = ConfoundRegressor().fit(X[:40])
+    fit = sm.OLS(feats[:40, 0], sm.add_constant(conf[:40])).fit()
+    expected = feats[40:, 0] - fit.predict(sm.add_constant(conf[40:]))
+    np.testing.assert_allclose(est.transform(X[40:])[:, 0], expected, rtol=1e-10)
+    np.testing.assert_allclose(est.coef_[:, 0], fit.params, rtol=1e-10)
+    # a clone is unfitted and keeps its parameters
+    assert clone(est).get_params() == {"n_confounds": 1}
+
+
+def test_confound_regressor_errors():
+    X = np.column_stack([np.arange(10.0), np.ones(10)])
+    with pytest.raises(DesignError, match="collinear or constant"):
+        ConfoundRegressor().fit(X)
+    with pytest.raises(DataError, match="at least one feature column"):
+        ConfoundRegressor(n_confounds=2).fit(X)
+    with pytest.raises(ValueError, match="'n_confounds' parameter"):
+        ConfoundRegressor(n_confounds=-1).fit(X)
+
+
+def test_combat_location_scale_formula_without_eb():
+    """Without shrinkage, each site's harmonised mean and SD equal the pooled ones."""
+    feats, _, site = _sites()
+    out = ComBat(empirical_bayes=False).fit_transform(np.column_stack([feats, site]))
+    n = site.size
+    counts = np.bincount(site)
+    site_means = np.vstack([feats[site == s].mean(0) for s in range(3)])
+    grand = counts @ site_means / n
+    resid = feats - site_means[site]
+    sigma = np.sqrt((resid**2).mean(0))
+    for s in range(3):
+        np.testing.assert_allclose(out[site == s].mean(0), grand, rtol=1e-10)
+        np.testing.assert_allclose(out[site == s].std(0, ddof=1), sigma, rtol=1e-10)
+    # closed form for one site: y* = sigma (y - mean_s) / sd_s + grand
+    s0 = site == 0
+    expected = sigma * (feats[s0] - site_means[0]) / feats[s0].std(0, ddof=1) + grand
+    np.testing.assert_allclose(out[s0], expected, rtol=1e-10)
+
+
+def test_combat_eb_estimates_solve_posterior_equations():
+    feats, _, site = _sites(seed=2, p=20)
+    est = ComBat(tol=1e-12).fit(np.column_stack([feats, site]))
+    assert est.eb_applied_
+    gh, dh = est.gamma_hat_, est.delta_hat_
+    gbar, tau2 = gh.mean(1), gh.var(1, ddof=1)
+    m, s2 = dh.mean(1), dh.var(1, ddof=1)
+    a, b = (2 * s2 + m**2) / s2, (m * s2 + m**3) / s2
+    z = (feats - est.grand_mean_) / np.sqrt(est.var_pooled_)
+    for i in range(3):
+        n = (site == i).sum()
+        g, d = est.gamma_star_[i], est.delta_star_[i]
+        np.testing.assert_allclose(
+            g, (n * tau2[i] * gh[i] + d * gbar[i]) / (n * tau2[i] + d), rtol=1e-8)
+        ss = ((z[site == i] - g) ** 2).sum(0)
+        np.testing.assert_allclose(d, (b[i] + 0.5 * ss) / (n / 2 + a[i] - 1), rtol=1e-8)
+    # shrinkage moves estimates towards the prior mean
+    assert np.all(np.abs(est.gamma_star_ - gbar[:, None]) <= np.abs(gh - gbar[:, None]) + 1e-12)
+
+
+def test_combat_removes_planted_site_effects_and_keeps_covariate():
+    feats, age, site = _sites(seed=3, n_per=(40, 40, 40), p=10)
+    out = ComBat(n_covariates=1).fit_transform(np.column_stack([feats, age, site]))
+    means = np.vstack([out[site == s].mean(0) for s in range(3)])
+    assert np.abs(means - means.mean(0)).max() < 0.3  # was up to several units
+    def spread(x):
+        sds = np.vstack([x[site == s].std(0) for s in range(3)])
+        return np.median(sds.max(0) / sds.min(0))
+
+    assert spread(out) < 1.25 < 1.45 < spread(feats)
+    # age slope (0.05 per year) preserved
+    slope = np.polyfit(age, out.mean(1), 1)[0]
+    np.testing.assert_allclose(slope, 0.05, atol=0.02)
+
+
+def test_combat_train_apply_and_unseen_site():
+    feats, _, site = _sites(seed=4)
+    X = np.column_stack([feats, site])
+    train = np.r_[0:10, 15:30, 35:55]
+    est = ComBat().fit(X[train])
+    test = np.setdiff1d(np.arange(site.size), train)
+    z = (feats[test] - est.grand_mean_) / np.sqrt(est.var_pooled_)
+    g = est.gamma_star_[site[test]]
+    d = est.delta_star_[site[test]]
+    expected = np.sqrt(est.var_pooled_) * (z - g) / np.sqrt(d) + est.grand_mean_
+    np.testing.assert_allclose(est.transform(X[test]), expected, rtol=1e-10)
+
+    est = ComBat().fit(X[site < 2])
+    with pytest.raises(DataError, match="Site 2 was not in the training data"):
+        est.transform(X[site == 2])
+    out = ComBat(unseen_site="self").fit(X[site < 2]).transform(X[site == 2])
+    np.testing.assert_allclose(out.mean(0), est.grand_mean_, rtol=1e-8, atol=1e-10)
+
+
+def test_combat_single_feature_and_errors():
+    rng = np.random.default_rng(0)
+    site = np.repeat([0, 1], 10)
+    x = rng.normal(size=20) + 3 * site
+    est = ComBat().fit(np.column_stack([x, site]))
+    assert not est.eb_applied_
+    with pytest.raises(DataError, match="at least 2 training rows per site"):
+        ComBat().fit(np.column_stack([x[:11], site[:11]]))
+    with pytest.raises(DesignError, match="rank deficient"):
+        ComBat(n_covariates=1).fit(np.column_stack([x, site, site]))
+    with pytest.raises(ValueError, match="'unseen_site' parameter"):
+        ComBat(unseen_site="drop").fit(np.column_stack([x, site]))
