@@ -158,7 +158,10 @@ class Sphere(ROI):
             raise ValueError(
                 f"The 'name' of a Sphere must be a non-empty string. Got {self.name!r}."
             )
-        center = np.asarray(self.center_mni, dtype=float)
+        try:
+            center = np.asarray(self.center_mni, dtype=float)
+        except (TypeError, ValueError):
+            center = np.full(1, np.nan)
         if center.shape != (3,) or not np.all(np.isfinite(center)):
             raise ValueError(
                 f"Sphere {self.name!r}: 'center_mni' must be 3 finite numbers. "
