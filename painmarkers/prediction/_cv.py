@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,7 +80,10 @@ def user_splits(cv, X, y, groups) -> list[Split]:
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
         cv = StratifiedGroupKFold(n_splits=int(cv))
     if hasattr(cv, "split"):
-        raw = list(cv.split(X, y, groups))
+        with warnings.catch_warnings():
+            # ungrouped splitters warn that they ignore groups; check_grouped verifies later
+            warnings.filterwarnings("ignore", message="The groups parameter is ignored")
+            raw = list(cv.split(X, y, groups))
     else:
         try:
             raw = [(np.asarray(tr), np.asarray(te)) for tr, te in cv]
