@@ -139,7 +139,7 @@ def _as_pvalues(values: np.ndarray, name: str) -> np.ndarray:
     if out.any():
         i = int(np.flatnonzero(out)[0])
         raise DataError(f"{name!r} must hold p-values in [0, 1]; position {i} has "
-                        f"{converted[i]!r}.")
+                        f"{float(converted[i])!r}.")
     return converted
 
 

@@ -99,7 +99,7 @@ def percent_change(
     if negative.any():
         i = tuple(np.argwhere(negative)[0])
         raise DataError(f"Percent change needs a positive baseline; {names(i)} has pre = "
-                        f"{pre_arr[i]!r}.")
+                        f"{float(pre_arr[i])!r}.")
     zero = pre_arr == 0
     if zero.any() and zero_baseline == "raise":
         i = tuple(np.argwhere(zero)[0])
@@ -111,8 +111,7 @@ def percent_change(
     sign = 1.0 if direction == "higher_is_worse" else -1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         out = sign * 100.0 * (pre_arr - post_arr) / pre_arr
-    out[zero] = np.nan
-    return out
+    return np.where(zero, np.nan, out)
 
 
 def _as_float(values: Any, name: str, subjects: Any) -> np.ndarray:
@@ -125,9 +124,11 @@ def _as_float(values: Any, name: str, subjects: Any) -> np.ndarray:
             flat = arr.ravel()
             bad = pd.to_numeric(pd.Series(flat), errors="coerce").isna() & pd.notna(flat)
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            who = f"subject {np.asarray(subjects).ravel()[i]!r}" if subjects is not None \
-                else f"position {i}"
-            raise DataError(f"'{name}' must be numeric; {who} has {flat[i]!r}.") from None
+            if subjects is None:
+                who = f"position {i}"
+            else:
+                who = f"subject {np.asarray(subjects, dtype=object).ravel()[i]!r}"
+            raise DataError(f"'{name}' must be numeric; {who} has {flat.tolist()[i]!r}.") from None
     arr = arr.astype(float)
     if np.isinf(arr).any():
         i = tuple(np.argwhere(np.isinf(arr))[0])
