@@ -79,7 +79,11 @@ def run_extractor_checks(extractor: Any) -> BaseExtractor:
         _fail(name, "a map extractor must name the session image it reads in 'image_kind'.")
 
     # scikit-learn parameter contract
-    params = est.get_params(deep=False)
+    try:
+        params = est.get_params(deep=False)
+    except AttributeError as exc:
+        _fail(name, f"get_params failed ({exc}); __init__ must store every parameter "
+                    "as an attribute of the same name.")
     for required in ("mask_img",) + (("t_r",) if cls.input_kind == "bold" else ()):
         if required not in params:
             _fail(name, f"__init__ must accept and store the {required!r} parameter.")
