@@ -168,14 +168,23 @@ def minimum_volumes(t_r: float, band: tuple[float, float], convention: str) -> i
 
 
 def _detrend(x: np.ndarray, linear: bool) -> np.ndarray:
-    """Remove the mean (and the least-squares line) along the last axis, in place."""
-    x -= x.mean(axis=-1, keepdims=True)
+    """Remove the mean (and the least-squares line) along the last axis, in place.
+
+    Returns the mean square of the removed part per row (mean^2 + slope^2 sum(tc^2) / n), so
+    that the raw mean square is that plus the residual mean square. numpy's own loops
+    (einsum), not BLAS: multithreaded BLAS on thin blocks is slower on a busy machine.
+    """
+    n = x.shape[-1]
+    mean = x.mean(axis=-1)
+    x -= mean[:, None]
+    removed = mean * mean
     if linear:
-        n = x.shape[-1]
         tc = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-        slope = (x @ tc) / float(tc @ tc)
+        ss = float(tc @ tc)
+        slope = np.einsum("ij,j->i", x, tc) / ss
         x -= slope[:, None] * tc
-    return x
+        removed += slope * slope * (ss / n)
+    return removed
 
 
 def _block_values(x: np.ndarray, bins: BandBins, convention: str) -> tuple[np.ndarray,
@@ -239,10 +248,9 @@ def spectral_alff(data: np.ndarray, t_r: float, band: tuple[float, float], conve
     for start in range(0, n_v, _BLOCK):
         stop = min(start + _BLOCK, n_v)
         x = np.array(columns[start:stop], dtype=np.float64, order="C")
-        raw_rms = np.sqrt(np.einsum("ij,ij->i", x, x) / n_t)
-        _detrend(x, linear=detrend)
-        res_rms = np.sqrt(np.einsum("ij,ij->i", x, x) / n_t)
-        bad = res_rms <= _DEGENERATE_RTOL * raw_rms
+        removed_ms = _detrend(x, linear=detrend)
+        res_ms = np.einsum("ij,ij->i", x, x) / n_t
+        bad = res_ms <= _DEGENERATE_RTOL**2 * (removed_ms + res_ms)
         a, f = _block_values(x, bins, convention)
         bad |= ~np.isfinite(f)
         a[bad] = 0.0
