@@ -1,0 +1,146 @@
+"""Smoothness estimation (FSL smoothest) against planted FWHM and a naive loop."""
+
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from painmarkers.exceptions import DataError, ImageError, InferenceWarning
+from painmarkers.inference import Smoothness, estimate_smoothness, smoothness_from_fwhm
+from painmarkers.inference.smoothness import dof_correction
+
+from .conftest import smooth_field
+
+
+def _naive_smoothest(res, mask, dof):
+    """Loop implementation of FSL smoothest's sums (TR00DF1), written independently."""
+    r = res.copy()
+    m = mask.copy()
+    for idx in np.argwhere(m):
+        ts = r[tuple(idx)]
+        sd = ts.std(ddof=1)
+        if sd > 0:
+            r[tuple(idx)] = (ts - ts.mean()) / sd
+        else:
+            m[tuple(idx)] = False
+    ss = np.zeros(3)
+    s2 = np.zeros(3)
+    n = 0
+    nx, ny, nz = m.shape
+    for x in range(1, nx):
+        for y in range(1, ny):
+            for z in range(1, nz):
+                if m[x, y, z] and m[x - 1, y, z] and m[x, y - 1, z] and m[x, y, z - 1]:
+                    n += 1
+                    v = r[x, y, z]
+                    for d, w in enumerate((r[x - 1, y, z], r[x, y - 1, z], r[x, y, z - 1])):
+                        ss[d] += np.sum(v * w)
+                        s2[d] += 0.5 * np.sum(v * v + w * w)
+    sigsq = -1.0 / (4 * np.log(np.abs(ss / s2)))
+    dlh = np.prod(sigsq) ** -0.5 * 8 ** -0.5 * dof_correction(dof)
+    return np.sqrt(8 * np.log(2) * sigsq), dlh, int(m.sum()), n
+
+
+def test_matches_naive_loop_with_irregular_mask():
+    rng = np.random.default_rng(0)
+    res = smooth_field(rng, (9, 10, 8), 2.5, extra=(7,)) + 3.0
+    mask = np.zeros((9, 10, 8), bool)
+    mask[1:8, 2:9, 1:7] = True
+    mask[4, 4, 3] = False
+    res[2, 3, 2, :] = 1.0  # a constant voxel: dropped from the mask, as FSL does
+    fwhm, dlh, nvox, nused = _naive_smoothest(res, mask, dof=6)
+    s = estimate_smoothness(res, mask, dof=6)
+    np.testing.assert_allclose(s.fwhm_voxels, fwhm, rtol=1e-10)
+    np.testing.assert_allclose(s.dlh, dlh, rtol=1e-10)
+    assert (s.n_voxels, s.n_used_voxels) == (nvox, nused)
+    np.testing.assert_allclose(s.resel_size, np.prod(fwhm), rtol=1e-10)
+    np.testing.assert_allclose(s.n_resels, nvox / np.prod(fwhm), rtol=1e-10)
+
+
+@pytest.mark.parametrize("fwhm", [3.0, 5.0])
+def test_recovers_planted_fwhm_within_5_percent(fwhm):
+    rng = np.random.default_rng(int(fwhm))
+    res = smooth_field(rng, (40, 40, 40), fwhm, extra=(20,))
+    res -= res.mean(axis=-1, keepdims=True)
+    img = nib.Nifti1Image(res.astype(np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
+    s = estimate_smoothness(img, dof=19)
+    np.testing.assert_allclose(s.fwhm_voxels, fwhm, rtol=0.05)
+    np.testing.assert_allclose(s.fwhm_mm, 2 * fwhm, rtol=0.05)
+    assert s.source == "residuals" and s.dof == 19
+
+
+def test_dof_correction_table_and_formula():
+    # table entries (FSL smoothest.cc), interpolation, and the large-dof closed form
+    np.testing.assert_allclose(dof_correction(10), np.sqrt(1.1606988), rtol=1e-12)
+    np.testing.assert_allclose(dof_correction(27), np.sqrt(1.0483053 + 0.4 * (1.0390117
+                                                                       - 1.0483053)))
+    np.testing.assert_allclose(dof_correction(1000), np.sqrt(1 + 1.0321 / 1000), rtol=1e-12)
+    assert dof_correction(4) == 1.1
+
+
+def test_dlh_formula_and_from_fwhm():
+    s = smoothness_from_fwhm((6.0, 8.0, 10.0), 2.0, 5000)
+    # dLh = (sx sy sz)^-1/2 8^-1/2 with s = FWHM^2 / (8 ln 2), FWHM in voxels
+    sig = np.array([3.0, 4.0, 5.0]) ** 2 / (8 * np.log(2))
+    np.testing.assert_allclose(s.dlh, np.prod(sig) ** -0.5 / np.sqrt(8), rtol=1e-12)
+    np.testing.assert_allclose(s.resel_size, 60.0)
+    np.testing.assert_allclose(s.n_resels, 5000 / 60.0)
+    with pytest.raises(ValueError, match="must be > 0"):
+        smoothness_from_fwhm(0.0, 2.0, 10)
+
+
+def test_single_map_warns_and_is_close():
+    rng = np.random.default_rng(5)
+    z = smooth_field(rng, (48, 48, 48), 4.0)
+    with pytest.warns(InferenceWarning, match="single statistic map"):
+        s = estimate_smoothness(z)
+    assert s.source == "stat_map" and s.dof is None
+    np.testing.assert_allclose(s.fwhm_voxels, 4.0, rtol=0.1)
+
+
+def test_smoothness_frame_and_save(tmp_path):
+    s = smoothness_from_fwhm(8.0, 2.0, 1000)
+    frame = s.to_frame()
+    assert frame.shape == (1, 12) and frame.loc[0, "fwhm_x_mm"] == 8.0
+    assert "FWHM = 8.00 x 8.00 x 8.00 mm" in s.summary()
+    path = s.save(tmp_path)["smoothness"]
+    import json
+
+    payload = json.loads(path.read_text())
+    assert payload["n_voxels"] == 1000 and payload["source"] == "given"
+    assert [p.name for p in tmp_path.iterdir()] == ["smoothness.json"]
+    assert isinstance(s, Smoothness)
+
+
+def test_bad_input():
+    rng = np.random.default_rng(1)
+    res = rng.standard_normal((6, 6, 6, 5))
+    with pytest.raises(ValueError, match="'dof'"):
+        estimate_smoothness(res)
+    with pytest.raises(ValueError, match="'dof' parameter must be in"):
+        estimate_smoothness(res, dof=0)
+    with pytest.raises(ImageError, match="mask_img has shape"):
+        estimate_smoothness(res, np.ones((5, 5, 5)), dof=4)
+    with pytest.raises(DataError, match="empty"):
+        estimate_smoothness(res, np.zeros((6, 6, 6)), dof=4)
+    bad = res.copy()
+    bad[2, 2, 2, 1] = np.nan
+    with pytest.raises(DataError, match="non-finite"):
+        estimate_smoothness(bad, np.ones((6, 6, 6)), dof=4)
+    thin = np.zeros((6, 6, 6))
+    thin[2, 2, :] = 1
+    with pytest.raises(DataError, match="neighbours"):
+        estimate_smoothness(res, thin, dof=4)
+    with pytest.raises(ImageError, match="3-D or 4-D"):
+        estimate_smoothness(np.zeros((4, 4)), dof=3)
+
+
+def test_white_noise_is_rough_but_finite():
+    rng = np.random.default_rng(2)
+    res = ndimage.uniform_filter(rng.standard_normal((16, 16, 16, 10)), (1, 1, 1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = estimate_smoothness(res, dof=9)
+    assert np.all(np.array(s.fwhm_voxels) < 1.0)
