@@ -138,7 +138,7 @@ def as_list(value: str | Sequence[str] | None, name: str) -> list[str]:
 def select_session(frame: pd.DataFrame, session: str | Sequence[str] | Mapping[str, str] | None,
                    session_col: str, group_col: str | None) -> pd.DataFrame:
     """Keep the rows of ``session``: a label, a list of labels or ``{group: label}``."""
-    if session is None:
+    if session is None or (isinstance(session, Mapping | list | tuple) and len(session) == 0):
         return frame
     require_columns(frame, [session_col], "session column")
     labels = frame[session_col].astype(str)
