@@ -179,7 +179,7 @@ def derivative_roots(root: Path, derivatives: str | PathLike | Sequence | None
         p = Path(d)
         if not p.is_dir():
             raise BIDSError(f"The derivatives folder {str(p)!r} does not exist.")
-        out.append(p)
+        out.append(p.absolute())
     return out
 
 

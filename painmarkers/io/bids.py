@@ -119,7 +119,7 @@ def _check_root(root: str | PathLike) -> Path:
         raise BIDSError(f"The BIDS root {str(path)!r} does not exist.")
     if not path.is_dir():
         raise BIDSError(f"The BIDS root {str(path)!r} is not a folder.")
-    return path
+    return path.absolute()
 
 
 def index_bids(root: str | PathLike, derivatives: str | PathLike | Sequence | None = None

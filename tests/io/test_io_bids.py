@@ -86,8 +86,12 @@ def test_image_kinds(dataset):
 
 def test_relative_root_gives_absolute_paths(dataset, monkeypatch):
     monkeypatch.chdir(dataset.parent)
-    cohort = read_bids("ds")
-    assert cohort["01"].session("pre").images["bold"].is_absolute()
+    cohort = read_bids("ds", derivatives="ds/derivatives/fmriprep")
+    ses = cohort["01"].session("pre")
+    assert ses.images["bold"].is_absolute() and ses.images["t1"].is_absolute()
+    assert ses.metadata["t_r_source"] == str(
+        dataset / "derivatives" / "fmriprep" / "sub-01" / "ses-pre" / "func"
+        / f"sub-01_ses-pre_task-rest_space-{MNI}_res-2_desc-preproc_bold.json")
 
 
 def test_sessionless_dataset_uses_baseline(tmp_path, bids_tree):
