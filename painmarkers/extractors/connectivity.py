@@ -241,7 +241,11 @@ class SeedFC(BaseExtractor):
 
         loaded = super()._load(img, name)
         # read the data once: the seed series and the masked voxels both need it
-        return nib.Nifti1Image(np.asanyarray(loaded.dataobj), loaded.affine, loaded.header)
+        in_memory = nib.Nifti1Image(np.asanyarray(loaded.dataobj), loaded.affine, loaded.header)
+        filename = loaded.get_filename()
+        if filename:  # keep the path: load_confounds finds the fMRIPrep files from it
+            in_memory.set_filename(filename)
+        return in_memory
 
     def _confound_matrix(self, confounds: Any, img_source: Any, n_volumes: int,
                          label: str) -> np.ndarray | None:

@@ -1,0 +1,232 @@
+"""SeedFC against numpy/scipy computations written from the formula, planted connectivity,
+confound handling (vs nilearn's load_confounds) and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import signal as sp_signal
+
+from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
+from painmarkers.extractors import SeedFC, select_confounds
+from painmarkers.rois import MaskROI, Sphere
+
+SHAPE = (5, 5, 4)
+T = 80
+
+
+def _seed_mask(affine):
+    mask = np.zeros(SHAPE, dtype=np.uint8)
+    mask[1:3, 1:3, 1] = 1
+    return nib.Nifti1Image(mask, affine)
+
+
+def _corr(x, y):
+    x = x - x.mean()
+    y = y - y.mean(axis=0)
+    return (x @ y) / np.sqrt((x @ x) * (y * y).sum(axis=0))
+
+
+def _planted(rng, n_noise_confounds=0):
+    """Voxels = a * seed signal + noise; returns data (x, y, z, t), the loadings a."""
+    signal = rng.standard_normal(T)
+    loadings = rng.uniform(-1, 1, SHAPE)
+    data = loadings[..., None] * signal + rng.standard_normal((*SHAPE, T)) + 50.0
+    return data, loadings
+
+
+def test_r_map_equals_pearson_of_the_mean_seed_series(rng, bold_image, affine_3mm):
+    data, _ = _planted(rng)
+    img = bold_image(data)
+    seed_roi = MaskROI("seed", _seed_mask(affine_3mm))
+    fc = SeedFC(seed_roi, t_r=2.0, detrend=False, fisher_z=False).fit(img)
+    r = fc.transform(img)[0]
+    flat = data.astype(np.float32).astype(float).reshape(-1, T)
+    seed = data.astype(np.float32).astype(float)[np.asarray(_seed_mask(affine_3mm).dataobj) > 0]
+    expected = np.array([np.corrcoef(seed.mean(axis=0), v)[0, 1] for v in flat])
+    np.testing.assert_allclose(r, expected, rtol=1e-8, atol=1e-10)
+    assert fc.n_seed_voxels_ == 4
+
+
+def test_fisher_z_and_linear_detrend(rng, bold_image, affine_3mm):
+    data, _ = _planted(rng)
+    data = data + np.linspace(0, 5, T) * rng.uniform(0, 1, SHAPE)[..., None]  # drifts
+    img = bold_image(data)
+    seed_roi = MaskROI("seed", _seed_mask(affine_3mm))
+    z = SeedFC(seed_roi, t_r=2.0).fit(img).transform(img)[0]
+    x = sp_signal.detrend(data.astype(np.float32).astype(float).reshape(-1, T), axis=1)
+    seed = x[np.ravel(np.asarray(_seed_mask(affine_3mm).dataobj) > 0)].mean(axis=0)
+    expected = np.arctanh(_corr(seed, x.T))
+    np.testing.assert_allclose(z, expected, rtol=1e-7, atol=1e-9)
+
+
+def test_confound_regression_equals_joint_least_squares(rng, bold_image, affine_3mm, tmp_path):
+    data, _ = _planted(rng)
+    motion = rng.standard_normal((T, 6))
+    data = data + (motion @ rng.standard_normal((6, np.prod(SHAPE)))).T.reshape(*SHAPE, T)
+    names = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+    table = pd.DataFrame(motion, columns=names)
+    table["csf"] = rng.standard_normal(T)
+    tsv = tmp_path / "confounds.tsv"
+    table.to_csv(tsv, sep="\t", index=False)
+    img = bold_image(data)
+    seed_roi = MaskROI("seed", _seed_mask(affine_3mm))
+    fc = SeedFC(seed_roi, t_r=2.0, confounds_strategy=("motion",), fisher_z=False).fit(img)
+    r = fc.compute_map(img, confounds=tsv).get_fdata().ravel()
+    # independent: residuals of [1, t, motion] by least squares (Frisch-Waugh-Lovell)
+    design = np.column_stack([np.ones(T), np.arange(T), motion])
+    x = data.astype(np.float32).astype(float).reshape(-1, T).T
+    resid = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    seed = resid[:, np.ravel(np.asarray(_seed_mask(affine_3mm).dataobj) > 0)].mean(axis=1)
+    np.testing.assert_allclose(r, _corr(seed, resid), rtol=1e-5, atol=1e-6)
+
+
+def test_planted_connectivity_is_recovered(rng, bold_image, affine_3mm):
+    signal = rng.standard_normal(T)
+    loadings = rng.uniform(-1.5, 1.5, SHAPE)
+    seed = np.asarray(_seed_mask(affine_3mm).dataobj) > 0
+    loadings[seed] = 1.0
+    data = loadings[..., None] * signal + rng.standard_normal((*SHAPE, T)) + 50.0
+    img = bold_image(data)
+    r = SeedFC(MaskROI("seed", _seed_mask(affine_3mm)), t_r=2.0,
+               fisher_z=False).fit(img).compute_map(img).get_fdata()
+    # voxel a*s + e against the seed mean s + mean of 4 unit noises (variance 1/4):
+    # r = a / sqrt((a^2 + 1) * (1 + 1/4))
+    expected = loadings / np.sqrt((loadings**2 + 1) * 1.25)
+    outside = ~seed  # seed voxels share their own noise with the mean
+    error = r[outside] - expected[outside]
+    assert abs(error.mean()) < 0.03  # unbiased
+    assert np.sqrt((error**2).mean()) < 0.15  # ~ sampling SD of r with T = 80
+
+
+def test_band_pass_equals_nilearn_clean_of_voxels_and_seed(rng, bold_image, affine_3mm):
+    from nilearn import signal as nl_signal
+
+    t = np.arange(T) * 2.0
+    fast = np.sin(2 * np.pi * 0.2 * t)  # 0.2 Hz, outside 0.01-0.08 Hz
+    slow = np.sin(2 * np.pi * 0.04 * t)  # inside the band
+    data = 50 + rng.standard_normal((*SHAPE, T))
+    seed = np.asarray(_seed_mask(affine_3mm).dataobj) > 0
+    data[seed] += 3 * fast + 3 * slow
+    data[4, 4, 3] += 3 * fast  # coupled to the seed only at 0.2 Hz
+    data[0, 0, 0] += 3 * slow  # coupled to the seed only in the band
+    img = bold_image(data)
+    seed_roi = MaskROI("seed", _seed_mask(affine_3mm))
+    r_raw = SeedFC(seed_roi, t_r=2.0, fisher_z=False).fit(img).compute_map(img).get_fdata()
+    r_bp = SeedFC(seed_roi, t_r=2.0, fisher_z=False, high_pass=0.01,
+                  low_pass=0.08).fit(img).compute_map(img).get_fdata()
+    # independent path: nilearn's clean on the voxels and, separately, on the seed mean
+    x = data.astype(np.float32).astype(float).reshape(-1, T).T
+    kw = dict(detrend=True, standardize=None, filter="butterworth", low_pass=0.08,
+              high_pass=0.01, t_r=2.0)
+    clean_x = nl_signal.clean(x, **kw)
+    clean_seed = nl_signal.clean(x[:, seed.ravel()].mean(axis=1, keepdims=True), **kw)[:, 0]
+    np.testing.assert_allclose(r_bp.ravel(), _corr(clean_seed, clean_x), rtol=1e-6, atol=1e-8)
+    assert r_bp[0, 0, 0] > r_raw[0, 0, 0] + 0.2  # in-band coupling gains
+    assert r_bp[4, 4, 3] < r_raw[4, 4, 3] - 0.2  # out-of-band coupling loses
+
+
+def test_zero_variance_seed_is_an_error_naming_it(rng, bold_image, affine_3mm):
+    data = 50 + rng.standard_normal((*SHAPE, T))
+    data[1:3, 1:3, 1] = 7.0
+    img = bold_image(data)
+    fc = SeedFC(MaskROI("flat", _seed_mask(affine_3mm)), t_r=2.0).fit(img)
+    with pytest.raises(ExtractorError, match="seed 'flat' has zero variance"):
+        fc.transform(img)
+
+
+def test_constant_voxels_get_zero_with_a_warning(rng, bold_image, affine_3mm):
+    data, _ = _planted(rng)
+    data[4, 4, 3] = 3.0
+    img = bold_image(data)
+    mask = nib.Nifti1Image(np.ones(SHAPE, dtype=np.uint8), affine_3mm)
+    fc = SeedFC(MaskROI("seed", _seed_mask(affine_3mm)), mask_img=mask, t_r=2.0).fit()
+    with pytest.warns(PainmarkersWarning, match="1 voxel"):
+        z = fc.compute_map(img).get_fdata()
+    assert z[4, 4, 3] == 0.0
+
+
+def test_seed_outside_mask_is_an_error(rng, bold_image, affine_3mm):
+    img = bold_image(50 + rng.standard_normal((*SHAPE, T)))
+    mask = np.zeros(SHAPE, dtype=np.uint8)
+    mask[3:] = 1
+    with pytest.raises(DataError, match="ROI 'away' lies entirely outside the brain mask"):
+        SeedFC(Sphere("away", (-9, -9, -6), 3.0), t_r=2.0,
+               mask_img=nib.Nifti1Image(mask, affine_3mm)).fit(img)
+
+
+def test_confounds_row_count_mismatch_names_file(rng, bold_image, affine_3mm, tmp_path):
+    img = bold_image(50 + rng.standard_normal((*SHAPE, T)))
+    tsv = tmp_path / "conf.tsv"
+    pd.DataFrame({"csf": rng.standard_normal(T - 5)}).to_csv(tsv, sep="\t", index=False)
+    fc = SeedFC(MaskROI("seed", _seed_mask(affine_3mm)), t_r=2.0).fit(img)
+    with pytest.raises(DataError, match=rf"conf\.tsv' has {T - 5} rows but img has {T} volumes"):
+        fc.compute_map(img, confounds=tsv)
+    with pytest.raises(DataError, match="lacks the confound column"):
+        SeedFC(MaskROI("seed", _seed_mask(affine_3mm)), t_r=2.0,
+               confounds_strategy=("motion",)).fit(img).compute_map(img, confounds=tsv)
+
+
+def test_bad_parameters():
+    seed = Sphere("s", (0, 0, 0), 3.0)
+    img = nib.Nifti1Image(np.ones((2, 2, 2, 4), dtype=np.float32), np.eye(4))
+    with pytest.raises(ExtractorError, match="'seed' parameter must be"):
+        SeedFC(None).fit(img)
+    with pytest.raises(ValueError, match=r"'high_pass'.*must be below 'low_pass'"):
+        SeedFC(seed, high_pass=0.1, low_pass=0.05).fit(img)
+    with pytest.raises(ValueError, match="'confounds_strategy' parameter must be one of"):
+        SeedFC(seed, confounds_strategy=("bogus",)).fit(img)
+
+
+def _fmriprep_layout(tmp_path, rng, bold_image):
+    func = tmp_path / "derivatives" / "fmriprep" / "sub-01" / "func"
+    func.mkdir(parents=True)
+    stem = "sub-01_task-rest"
+    bold = func / f"{stem}_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
+    nib.save(bold_image(50 + rng.standard_normal((*SHAPE, T))), bold)
+    base = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "white_matter", "csf",
+            "global_signal"]
+    cols = {}
+    for c in base:
+        x = rng.standard_normal(T)
+        d = np.r_[np.nan, np.diff(x)]
+        cols.update({c: x, f"{c}_derivative1": d, f"{c}_power2": x**2,
+                     f"{c}_derivative1_power2": d**2})
+    for k in range(3):
+        cols[f"cosine{k:02d}"] = np.cos(np.pi * (k + 1) * (np.arange(T) + 0.5) / T)
+    table = pd.DataFrame(cols)
+    tsv = func / f"{stem}_desc-confounds_timeseries.tsv"
+    table.to_csv(tsv, sep="\t", index=False, na_rep="n/a")
+    (func / f"{stem}_desc-confounds_timeseries.json").write_text(json.dumps({}))
+    return bold, tsv
+
+
+@pytest.mark.parametrize(("strategy", "motion"), [(("motion",), "basic"),
+                                                  (("motion", "wm_csf"), "full"),
+                                                  (("motion", "high_pass", "wm_csf"),
+                                                   "derivatives")])
+def test_select_confounds_matches_nilearn_load_confounds(tmp_path, rng, bold_image, strategy,
+                                                         motion):
+    from nilearn.interfaces.fmriprep import load_confounds
+
+    bold, tsv = _fmriprep_layout(tmp_path, rng, bold_image)
+    ours = select_confounds(tsv, strategy, motion=motion)
+    theirs, _ = load_confounds(str(bold), strategy=strategy, motion=motion, demean=False)
+    assert sorted(ours.columns) == sorted(theirs.columns)
+    # nilearn fills the n/a of derivatives differently; compare the complete rows
+    np.testing.assert_allclose(ours.iloc[1:][sorted(ours.columns)].to_numpy(),
+                               theirs.iloc[1:][sorted(ours.columns)].to_numpy(), rtol=1e-12)
+
+
+def test_strategy_through_nilearn_from_fmriprep_path_equals_explicit_file(tmp_path, rng,
+                                                                           bold_image):
+    bold, tsv = _fmriprep_layout(tmp_path, rng, bold_image)
+    seed = Sphere("s", (-3, -3, -3), 3.0)
+    fc = SeedFC(seed, t_r=2.0, confounds_strategy=("motion", "wm_csf")).fit(bold)
+    via_nilearn = fc.transform(bold)
+    explicit = fc.transform(bold, confounds=tsv)
+    np.testing.assert_allclose(via_nilearn, explicit, rtol=1e-6, atol=1e-8)
