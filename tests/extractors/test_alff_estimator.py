@@ -267,3 +267,38 @@ def test_band_above_nyquist_for_this_image(files):
     _, paths, mask_path = files
     with pytest.raises(ValueError, match=r"Nyquist frequency 0\.25 Hz of TR = 2 s"):
         ALFF(mask_img=mask_path, band=(0.3, 0.5)).fit().transform(paths[".nii"])
+
+
+# --------------------------------------------------------------------------------------------
+# Contract and ROI interplay
+# --------------------------------------------------------------------------------------------
+def test_alff_estimators_pass_the_plugin_contract():
+    from painmarkers.testing import check_extractor
+
+    assert isinstance(check_extractor(ALFF), ALFF)
+    assert isinstance(check_extractor(FractionalALFF(convention="xcpd")), FractionalALFF)
+
+
+def test_roi_mean_timeseries_and_mean_map(files):
+    # The seed study's Figure 2: ALFF of the mean time series of a sphere, vs the mean of the
+    # voxel ALFF map inside it. Both computed independently here from the masked array.
+    from painmarkers.extractors import ROIExtractor
+    from painmarkers.rois import Sphere
+
+    data, paths, mask_path = files
+    sphere = Sphere("s", (6.0, 9.0, 3.0), 3.0)  # voxel (2, 3, 1) and its 6 neighbours
+    roi_ext = ROIExtractor(ALFF(discard=10), rois=[sphere], summary="mean_timeseries",
+                           mask_img=mask_path).fit()
+    in_mask = _mask().astype(bool)
+    roi_mask = sphere.to_mask(nib.load(mask_path)) & in_mask
+    assert roi_mask.sum() == 6  # (2, 3, 0) lies outside the mask
+    mean_series = data[roi_mask].mean(axis=0)
+    expected = alff_falff(mean_series, 2.0, discard=10)[0]
+    np.testing.assert_allclose(roi_ext.transform(paths[".nii.gz"])[0], expected, rtol=1e-6)
+    map_ext = ROIExtractor(ALFF(discard=10), rois=[sphere], summary="mean_map",
+                           mask_img=mask_path).fit()
+    voxel_alff = alff_falff(data[roi_mask].T, 2.0, discard=10)[0]
+    np.testing.assert_allclose(map_ext.transform(paths[".nii"])[0], voxel_alff.mean(),
+                               rtol=1e-6)
+    # ALFF of a mean series is below the mean of the voxel ALFFs (averaging cancels noise)
+    assert expected[0] < voxel_alff.mean()
