@@ -113,7 +113,8 @@ def demographics_table(
                               f"{present}).")
     if sex is not None:
         require_columns(frame, [sex], "sex column")
-        coded = frame[sex].map(lambda s: None if pd.isna(s) else str(s).strip().lower())
+        coded = np.array([None if pd.isna(v) else str(v).strip().lower() for v in frame[sex]],
+                         dtype=object)
     rows = []
     for g in order:
         mask = (labels == g).to_numpy()
@@ -128,7 +129,7 @@ def demographics_table(
             row.update(dict.fromkeys(("female_n", "female_pct", "male_n", "male_pct",
                                       "sex_other_n", "sex_missing_n"), np.nan))
         else:
-            s = coded.to_numpy()[mask]
+            s = coded[mask]
             known = np.array([v is not None for v in s])
             n_f = int(sum(v in _FEMALE for v in s))
             n_m = int(sum(v in _MALE for v in s))
