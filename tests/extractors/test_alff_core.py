@@ -213,6 +213,20 @@ def test_white_noise_falff_is_band_fraction(convention):
     np.testing.assert_allclose(observed, predicted, rtol=0.01)
 
 
+def test_white_noise_alff_has_predicted_expectation():
+    # White noise of SD sigma: every padded bin X_k (0 < k < Npad/2) is complex Gaussian with
+    # E|X_k|^2 = N sigma^2, so E|X_k| = sqrt(pi N) sigma / 2 and E[DPABI ALFF] =
+    # E[2|X_k|/N] = sigma sqrt(pi / N). For the band-passed SD, E[ALFF^2] = 2 n_band sigma^2
+    # / (N - 1) with n_band = 27 unpadded bins (N = 190, TR = 2 s).
+    rng = np.random.default_rng(5)
+    sigma, n = 2.5, 190
+    x = sigma * rng.standard_normal((n, 20000))
+    alff, _ = alff_falff(x, 2.0)
+    np.testing.assert_allclose(alff.mean(), sigma * math.sqrt(math.pi / n), rtol=0.01)
+    alff, _ = alff_falff(x, 2.0, convention="bandpass_std")
+    np.testing.assert_allclose((alff**2).mean(), 2 * 27 * sigma**2 / (n - 1), rtol=0.01)
+
+
 # --------------------------------------------------------------------------------------------
 # Invariances
 # --------------------------------------------------------------------------------------------
