@@ -78,7 +78,7 @@ def roi_summary(map_img: Any, rois: Any, statistic: str = "mean", mask_img: Any 
     data = np.asanyarray(img.dataobj)
     out = np.empty(len(rois))
     for i, roi in enumerate(rois):
-        values = data[roi.to_mask(img, mask_img)]
+        values = data[roi.to_mask(img, mask_img)].astype(np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             raise ImageError(

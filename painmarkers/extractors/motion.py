@@ -34,6 +34,7 @@ __all__ = [
 #: Motion parameter columns: translations in mm, rotations in radians (fMRIPrep names).
 MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 _JENKINSON = ("rmsd", "framewise_displacement_jenkinson")
+_TOL = 1e-9
 
 
 def read_motion_parameters(source: Any, name: str = "motion") -> pd.DataFrame:
@@ -231,7 +232,8 @@ class MotionQC:
     -----
     The defaults are the seed study's rule ("exclude > 3 mm translation or
     > 3° rotation"), applied to the maximum absolute realignment parameter,
-    as DPABI's head-motion summary does. A value equal to a limit is kept.
+    as DPABI's head-motion summary does. A value equal to a limit (within
+    1e-9, the rounding of the radian-to-degree conversion) is kept.
 
     Examples
     --------
@@ -287,9 +289,10 @@ class MotionQC:
         rot = float(np.degrees(np.abs(values[:, 3:]).max()))
         jenkinson = float(frame["rmsd"].fillna(0.0).mean()) if "rmsd" in frame else float("nan")
         reasons = []
-        if trans > max_t:
+        # limits are inclusive, up to rounding of the unit conversion (radians -> degrees)
+        if trans > max_t + _TOL:
             reasons.append(f"max translation {trans:.2f} mm > {max_t:g} mm")
-        if rot > max_r:
+        if rot > max_r + _TOL:
             reasons.append(f"max rotation {rot:.2f} deg > {max_r:g} deg")
         if max_fd_mean is not None and fd.mean() > max_fd_mean:
             reasons.append(f"mean FD {fd.mean():.3f} mm > {max_fd_mean:g} mm")

@@ -150,7 +150,7 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
         ext = self.extractor_
         if self.summary == "mean_map":
             values = ext._transform_one(img, None, name, confounds)
-            return np.array([values[c].mean() for c in self._columns])
+            return np.array([values[c].mean(dtype=np.float64) for c in self._columns])
         label = image_label(img, name)
         if confounds is not None and not ext.accepts_confounds:
             raise ExtractorError(f"{type(ext).__name__} does not use nuisance confounds.")
@@ -158,7 +158,8 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
         t_r = resolve_t_r(img, ext.t_r, name=name)
         ext._prepare_image(loaded, t_r, label, confounds)
         data = ext._masked(loaded, label)
-        series = np.column_stack([data[:, c].mean(axis=1) for c in self._columns])
+        series = np.column_stack([data[:, c].mean(axis=1, dtype=np.float64)
+                                  for c in self._columns])
         values = np.asarray(ext._compute(series, t_r), dtype=float)
         if values.shape != (len(self._columns),):
             raise ExtractorError(
