@@ -160,7 +160,7 @@ def _covariate_matrix(covariates: Any, n: int) -> tuple[np.ndarray, list[str]]:
     return values, names
 
 
-def _levels(groups: Any, n: int, design: str, contrast: Any) -> tuple[np.ndarray, tuple]:
+def _levels(groups: Any, n: int, design: str, group_order: Any) -> tuple[np.ndarray, tuple]:
     if groups is None:
         raise DesignError(f"design={design!r} needs 'groups' (one label per image).")
     labels = np.asarray(list(groups), dtype=object)
@@ -174,16 +174,14 @@ def _levels(groups: Any, n: int, design: str, contrast: Any) -> tuple[np.ndarray
         raise DesignError(
             f"design={design!r} needs exactly two levels in 'groups'; got {list(levels)}."
         )
-    if contrast is not None:
-        contrast = tuple(contrast)
-        if len(contrast) != 2 or set(contrast) != set(levels):
+    if group_order is not None:
+        order = tuple(group_order)
+        if len(order) != 2 or set(order) != set(levels):
             raise DesignError(
-                f"'contrast' must name the two levels of 'groups' {list(levels)} as (a, b) for "
-                f"a - b. Got {contrast!r}."
+                f"'group_order' must name the two levels of 'groups' {list(levels)}; "
+                f"got {order!r}."
             )
-        levels = contrast
-    elif design == "paired":
-        levels = levels[::-1]  # later condition minus earlier one
+        levels = order
     return labels, levels
 
 
@@ -225,26 +223,30 @@ def _check_rank(matrix: np.ndarray, columns: list[str]) -> None:
 
 
 def build_design(data: np.ndarray, design: str, groups: Any, subjects: Any, covariates: Any,
-                 contrast: Any, names: list[str]) -> PermutationDesign:
+                 group_order: Any, names: list[str],
+                 center_covariates: bool = True) -> PermutationDesign:
     """Turn the design arguments into the permutation model's ingredients.
 
-    Covariates are mean-centred, so that a one-sample (or paired) effect is
-    the mean at the average covariate value.
+    With ``center_covariates`` the covariates are mean-centred, so that a
+    one-sample effect is the mean at the average covariate value. In a
+    paired design the covariates enter as within-subject differences
+    (``first − second`` level), as in DPABI's model with subject dummies.
     """
     n = data.shape[0]
     cov, cov_names = _covariate_matrix(covariates, n)
     if design == "one_sample":
-        for arg, val in (("groups", groups), ("contrast", contrast)):
+        for arg, val in (("groups", groups), ("group_order", group_order),
+                         ("subjects", subjects)):
             if val is not None:
                 raise DesignError(f"'{arg}' is not used by design='one_sample'; leave it None.")
-        cov_c = cov - cov.mean(axis=0)
+        cov_c = cov - cov.mean(axis=0) if center_covariates else cov
         columns = [*cov_names, "mean"]
         matrix = np.column_stack([cov_c, np.ones(n)])
         _check_rank(np.column_stack([np.ones(n), cov_c]), ["mean", *cov_names])
-        out = PermutationDesign(data, np.ones(n), cov_c, "sign_flip", "mean", cov_names, n,
+        out = PermutationDesign(data, np.ones(n), cov_c, "sign_flip", "mean - 0", cov_names, n,
                                 columns)
     elif design == "two_sample":
-        labels, (a, b) = _levels(groups, n, design, contrast)
+        labels, (a, b) = _levels(groups, n, design, group_order)
         tested = (labels == a).astype(float)
         cov_c = cov - cov.mean(axis=0)
         nuisance = np.column_stack([np.ones(n), cov_c])
@@ -257,7 +259,7 @@ def build_design(data: np.ndarray, design: str, groups: Any, subjects: Any, cova
                                 columns)
         _check_rank(matrix, columns)
     elif design == "paired":
-        labels, (a, b) = _levels(groups, n, design, contrast)
+        labels, (a, b) = _levels(groups, n, design, group_order)
         if subjects is None:
             raise DesignError("design='paired' needs 'subjects' (one subject id per image).")
         subj = np.asarray(list(subjects), dtype=object)
@@ -288,18 +290,18 @@ def build_design(data: np.ndarray, design: str, groups: Any, subjects: Any, cova
         ia = wide[a].to_numpy(dtype=int)
         ib = wide[b].to_numpy(dtype=int)
         diff = data[ia] - data[ib]
-        if cov.shape[1]:
-            unequal = ~np.isclose(cov[ia], cov[ib], rtol=1e-12, atol=0.0)
-            if unequal.any():
-                row, col = np.argwhere(unequal)[0]
+        cov_d = cov[ia] - cov[ib]
+        for j, name in enumerate(cov_names):
+            if np.allclose(cov_d[:, j], 0.0):
                 raise DesignError(
-                    f"Paired design: covariate {cov_names[col]!r} differs between the two "
-                    f"images of subject {wide.index[row]!r}; covariates must be per subject."
+                    f"Paired design: covariate {name!r} is constant within every subject, "
+                    "so it cancels in the within-subject difference (the subject effects "
+                    "absorb it); the design is rank deficient. Remove it."
                 )
-        cov_s = cov[ia] - cov[ia].mean(axis=0)
         m = diff.shape[0]
-        _check_rank(np.column_stack([np.ones(m), cov_s]), ["mean difference", *cov_names])
-        out = PermutationDesign(diff, np.ones(m), cov_s, "sign_flip", f"{a} - {b}", cov_names,
+        _check_rank(np.column_stack([np.ones(m), cov_d]),
+                    [f"{a} - {b}", *(f"{c} (difference)" for c in cov_names)])
+        out = PermutationDesign(diff, np.ones(m), cov_d, "sign_flip", f"{a} - {b}", cov_names,
                                 n, [*cov_names, f"{a} - {b}"])
     else:  # pragma: no cover - checked by the caller
         raise ValueError(design)

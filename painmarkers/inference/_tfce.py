@@ -50,7 +50,8 @@ def tfce_block(values: np.ndarray, neighbours: MaskNeighbours, dh: float, extent
     n_maps, n_vox = values.shape
     out = np.zeros((n_maps, n_vox))
     with np.errstate(invalid="ignore"):
-        levels = np.floor(values / dh)
+        # 1e-9 of a step absorbs round-off when a value is meant to sit on a threshold
+        levels = np.floor(values / dh + 1e-9)
     levels = np.where(np.isfinite(levels) & (levels > 0), levels, 0).astype(np.int64)
     rows, cols = np.nonzero(levels)
     n_nodes = rows.size

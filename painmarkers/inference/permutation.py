@@ -144,7 +144,11 @@ def _block_maxima(model, ops, threshold, neighbours, two_tailed, statistic, tfce
 
 
 def _exceedance_p(null: np.ndarray, values: np.ndarray, rtol: float = 0.0) -> np.ndarray:
-    """``#(null >= value) / len(null)`` for each value (``rtol`` absorbs round-off)."""
+    """``#(null >= value) / len(null)`` for each value.
+
+    ``rtol`` counts values equal up to round-off as ties (e.g. flipping every
+    sign gives ``-t``, whose maximum |t| equals the observed one).
+    """
     srt = np.sort(null)
     values = np.asarray(values, dtype=float)
     lower = values - rtol * np.abs(values)
@@ -165,7 +169,8 @@ def permutation_cluster_correct(
     groups=None,
     subjects=None,
     covariates=None,
-    contrast=None,
+    group_order=None,
+    center_covariates: bool = True,
     mask_img=None,
     voxel_p: float = 0.001,
     cluster_p: float = 0.05,
@@ -204,12 +209,18 @@ def permutation_cluster_correct(
     subjects : sequence, default=None
         One subject id per image, used to pair the conditions (paired only).
     covariates : DataFrame, mapping, or array of shape (n_images, q), default=None
-        Nuisance covariates, mean-centred before fitting. For a paired design
-        they must be constant within subject.
-    contrast : tuple (a, b), default=None
-        Levels of ``groups``: test ``a - b``. Default: the two levels in order
-        of first appearance, first minus second for ``"two_sample"`` and
-        second minus first (later minus earlier condition) for ``"paired"``.
+        Nuisance covariates, one row per image; missing values raise. In a
+        paired design they enter as within-subject differences (as in
+        DPABI's model with one dummy per subject), so a covariate constant
+        within every subject is rejected (it cancels).
+    group_order : sequence of 2 labels or None, default=None
+        Order of the levels of ``groups``; the contrast is ``first − second``
+        (two-sample: group difference; paired: mean of first − second
+        condition). None: order of first appearance. Same convention as
+        :func:`voxelwise_ttest`, whose t map equals the observed t map here.
+    center_covariates : bool, default=True
+        Mean-centre covariates so that the one-sample effect is the mean at
+        the average covariate (the t of the other designs does not change).
     mask_img : str, path-like, nibabel image or None, default=None
         Analysis mask on the images' grid. None uses the voxels that are
         finite and non-zero in every image (the number of voxels dropped for
@@ -356,7 +367,8 @@ def permutation_cluster_correct(
     rng = check_random_state(random_state)
 
     data, mask, ref, names, n_partial = load_masked(imgs, mask_img)
-    des = build_design(data, design, groups, subjects, covariates, contrast, names)
+    des = build_design(data, design, groups, subjects, covariates, group_order, names,
+                       center_covariates=bool(center_covariates))
     model = build_model(des.data, des.tested, des.nuisance, des.scheme)
     df = des.df
     n_voxels = int(mask.sum())
@@ -392,7 +404,7 @@ def permutation_cluster_correct(
         return nib.Nifti1Image(vol, affine, header)
 
     t_img = to_img(t_obs)
-    voxel_fwe = _exceedance_p(null[:, 0], np.abs(t_obs) if two_tailed else t_obs)
+    voxel_fwe = _exceedance_p(null[:, 0], np.abs(t_obs) if two_tailed else t_obs, rtol=1e-10)
     voxel_fwe_img = to_img(voxel_fwe, fill=1.0)
     t_vol = np.zeros(mask.shape)
     t_vol[mask] = t_obs
@@ -425,7 +437,7 @@ def permutation_cluster_correct(
         neg = (tfce_block(-t_obs[None], neighbours, tfce["dh"], tfce["E"], tfce["H"])[0]
                if two_tailed else np.zeros_like(pos))
         tfce_obs = pos - neg
-        p_vox = _exceedance_p(null[:, 3], np.abs(tfce_obs))
+        p_vox = _exceedance_p(null[:, 3], np.abs(tfce_obs), rtol=1e-10)
         p_vox[tfce_obs == 0] = 1.0
         sig_vox = p_vox < cluster_p
         marked = np.zeros(mask.shape)
