@@ -46,7 +46,7 @@ OUTCOME_COLUMNS = (
 
 # --- tests (stats.compare) ----------------------------------------------------------------
 #: One row per test. ``dv`` is the variable tested, ``contrast`` what was compared
-#: (e.g. ``"post - pre"``, ``"CLBP - HC"``, ``"mean - 0"``).
+#: (e.g. ``"pre - post"``, ``"CLBP - HC"``, ``"mean - 0"``).
 TTEST_COLUMNS = (
     "dv", "contrast", "method", "alternative", "n", "n_x", "n_y", "n_excluded",
     "excluded", "mean_x", "mean_y", "sd_x", "sd_y", "mean_diff", "statistic", "df", "p",
