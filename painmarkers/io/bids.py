@@ -202,7 +202,24 @@ def _ambiguity(kind: str, sub: str, ses: str, files: list[BIDSFile]) -> BIDSErro
     )
 
 
-def _pick_images(sub: str, ses: str, files: list[BIDSFile]) -> dict[str, BIDSFile]:
+def _prefer(cands: list[BIDSFile], wanted: Mapping[str, str]) -> list[BIDSFile]:
+    """Among several candidates, keep those that carry the wanted entity values explicitly.
+
+    A file without a ``space-`` entity is in its native space; when the BOLD is in
+    ``MNI152NLin2009cAsym`` (or ``space=`` asks for it), an anatomical output in that
+    space is preferred to the native one, and only if one exists.
+    """
+    for key, value in wanted.items():
+        if len(cands) < 2:
+            break
+        matching = [f for f in cands if f.entities.get(key) == value]
+        if matching:
+            cands = matching
+    return cands
+
+
+def _pick_images(sub: str, ses: str, files: list[BIDSFile], filters: Mapping[str, str]
+                 ) -> dict[str, BIDSFile]:
     by_kind: dict[str, list[BIDSFile]] = {}
     for f in files:
         kind = _kind_of(f)
@@ -212,13 +229,18 @@ def _pick_images(sub: str, ses: str, files: list[BIDSFile]) -> dict[str, BIDSFil
     order = ["bold", *[k for k in IMAGE_KINDS if k != "bold"]]
     for kind in order:
         cands = by_kind.get(kind, [])
-        if kind in _COMPANIONS and "bold" in chosen:
+        wanted = dict(filters)
+        if "bold" in chosen:
             ref = chosen["bold"].entities
-            cands = [f for f in cands
-                     if all(f.entities.get(k) == ref[k] for k in _COMPANIONS[kind]
-                            if k in ref and k in f.entities)]
+            keys = _COMPANIONS.get(kind, _GRID_KEYS)
+            if kind in _COMPANIONS:  # must agree with the BOLD where both have the entity
+                cands = [f for f in cands
+                         if all(f.entities.get(k) == ref[k] for k in keys
+                                if k in ref and k in f.entities)]
+            wanted.update({k: ref[k] for k in keys if k in ref and k not in wanted})
         if IMAGE_KINDS[kind][0] is None and any(f.source == DERIVATIVE for f in cands):
             cands = [f for f in cands if f.source == DERIVATIVE]
+        cands = _prefer(cands, wanted)
         if len(cands) > 1:
             raise _ambiguity(kind, sub, ses, cands)
         if cands:
@@ -267,8 +289,9 @@ def _make_score(inst: str, value: Any, where: str, validate: bool, bad: list[str
         return ClinicalScore(inst, math.nan)
 
 
-def _read_phenotype(root: Path, known: set[str], default_session: str, validate: bool,
-                    sessions: dict, covariates: dict, cov_source: dict, bad: list[str]) -> None:
+def _read_phenotype(root: Path, known: set[str], keep: set[str], default_session: str,
+                    validate: bool, sessions: dict, covariates: dict, cov_source: dict,
+                    groups: dict, group_column: str | None, bad: list[str]) -> None:
     folder = root / "phenotype"
     if not folder.is_dir():
         return
@@ -298,6 +321,8 @@ def _read_phenotype(root: Path, known: set[str], default_session: str, validate:
             if sub not in known:
                 raise BIDSError(f"Subject {pid!r} in the phenotype table {str(path)!r} (line "
                                 f"{line}) is not in participants.tsv.")
+            if sub not in keep:
+                continue
             ses = default_session
             if has_ses:
                 sid = rec["session_id"]
@@ -321,6 +346,10 @@ def _read_phenotype(root: Path, known: set[str], default_session: str, validate:
                                         f"in both {score_source[key]!r} and {str(path)!r}.")
                     score_source[key] = str(path)
                     slot["scores"].append(_make_score(inst[c], value, where, validate, bad))
+                elif c == group_column:
+                    if not _same(groups[sub], None if pd.isna(value) else str(value)):
+                        raise BIDSError(f"Subject {sub!r}: group is {groups[sub]!r} in "
+                                        f"participants.tsv but {value!r} in {str(path)!r}.")
                 elif has_ses:
                     slot = slot or sessions[sub].setdefault(ses, _new_session())
                     key = (sub, ses, c)
@@ -425,6 +454,12 @@ def read_bids(
         ``anat_mask``   derivative   ``anat/*_desc-brain_mask.nii[.gz]``
         ``qsm``         either       ``anat/*_Chimap.nii[.gz]`` (derivative preferred)
         ==============  ===========  =====================================================
+
+        When a kind has several candidates, those carrying the requested
+        entities (``space=``, ...) and, for the other kinds, the chosen BOLD's
+        ``space``/``res`` are preferred (fMRIPrep writes anatomical outputs both
+        natively, without ``space-``, and in each output space); any remaining
+        tie is an error.
 
         ``Session.metadata`` holds the ``sessions.tsv`` columns (e.g.
         ``acq_time``), phenotype non-score columns, and for sessions with a
@@ -578,8 +613,8 @@ def read_bids(
                 _read_sessions_tsv(f, sessions_of[f.entities["sub"]])
 
     bad: list[str] = []
-    _read_phenotype(root, known, default_session, validate_scores, sessions_of, covariates,
-                    cov_source, bad)
+    _read_phenotype(root, known, keep, default_session, validate_scores, sessions_of,
+                    covariates, cov_source, groups, group_column, bad)
     if bad:
         warnings.warn(f"{len(bad)} phenotype score(s) are invalid and were set to NaN "
                       "(validate_scores=False):\n  " + "\n  ".join(bad), PainmarkersWarning,
@@ -598,7 +633,7 @@ def read_bids(
         ses = f.entities.get("ses", default_session)
         files_of.setdefault((sub, ses), []).append(f)
     for (sub, ses), files in sorted(files_of.items()):
-        chosen = _pick_images(sub, ses, files)
+        chosen = _pick_images(sub, ses, files, filters)
         slot = sessions_of[sub].setdefault(ses, _new_session())
         slot["images"] = {k: f.path.absolute() for k, f in chosen.items()}
         bold = chosen.get("bold") or chosen.get("bold_raw")

@@ -534,3 +534,50 @@ def test_no_warnings_on_clean_dataset(dataset):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_bids(dataset)
+
+
+# -- fMRIPrep anatomical outputs, phenotype group column, subjects= and phenotype ----------
+def test_anat_outputs_follow_bold_space(tmp_path, bids_tree):
+    """fMRIPrep writes anat outputs natively (no space-) and in each output space."""
+    root = bids_tree.build_dataset(tmp_path / "ds", sessions=(), spaces=(MNI, "T1w"))
+    anat = root / "derivatives" / "fmriprep" / "sub-01" / "anat"
+    for stem in ("sub-01", f"sub-01_space-{MNI}"):
+        for suffix in ("desc-preproc_T1w", "desc-brain_mask"):
+            bids_tree.write_nifti(anat / f"{stem}_{suffix}.nii.gz", shape=(2, 2, 2), t_r=None)
+    ses = read_bids(root, space=MNI)["01"].session("baseline")
+    assert ses.images["t1_preproc"].name == f"sub-01_space-{MNI}_desc-preproc_T1w.nii.gz"
+    assert ses.images["anat_mask"].name == f"sub-01_space-{MNI}_desc-brain_mask.nii.gz"
+    assert ses.images["mask"].name == (f"sub-01_task-rest_space-{MNI}_res-2_desc-brain_mask"
+                                       ".nii.gz")
+    # space="T1w" excludes the MNI outputs; the native ones (no space-) remain
+    ses = read_bids(root, space="T1w")["01"].session("baseline")
+    assert ses.images["t1_preproc"].name == "sub-01_desc-preproc_T1w.nii.gz"
+    assert "space-T1w" in ses.images["bold"].name
+    # without a BOLD to follow, native and MNI outputs are ambiguous
+    for f in (root / "derivatives" / "fmriprep" / "sub-01" / "func").iterdir():
+        f.unlink()
+    with pytest.raises(BIDSError, match=r"(?s)images\['t1_preproc'\].*differ in space"):
+        read_bids(root)
+
+
+def test_phenotype_group_column_must_agree(dataset, bids_tree):
+    bids_tree.write_text(dataset / "phenotype" / "arms.tsv",
+                         "participant_id\tgroup\tsite\nsub-01\tCLBP\tA\nsub-03\tHC\tB\n")
+    cohort = read_bids(dataset)
+    assert cohort["01"].group == "CLBP" and "group" not in cohort["01"].covariates
+    assert cohort["03"].covariates["site"] == "B"
+    bids_tree.write_text(dataset / "phenotype" / "arms.tsv",
+                         "participant_id\tgroup\nsub-02\tHC\n")
+    with pytest.raises(BIDSError, match=r"Subject '02': group is 'CLBP' in participants\.tsv "
+                                        r"but 'HC' in .*arms\.tsv'"):
+        read_bids(dataset)
+
+
+def test_subjects_filter_skips_other_phenotype_rows(dataset, bids_tree):
+    bids_tree.write_text(dataset / "phenotype" / "pain.tsv",
+                         "participant_id\tsession_id\tvas\nsub-01\tses-pre\t7\n"
+                         "sub-02\tses-pre\t70\n")
+    with pytest.raises(ScoreRangeError, match=r"Subject '02'"):
+        read_bids(dataset)
+    cohort = read_bids(dataset, subjects=["01"])
+    assert cohort["01"].session("pre").score("VAS") == 7.0
