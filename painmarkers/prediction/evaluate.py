@@ -229,11 +229,15 @@ def _is_search(model) -> bool:
 
 
 def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import sklearn
 
-    import painmarkers
-
-    return {"painmarkers": painmarkers.__version__, "scikit-learn": sklearn.__version__,
+    try:
+        own = version("painmarkers")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        own = "unknown"
+    return {"painmarkers": own, "scikit-learn": sklearn.__version__,
             "numpy": np.__version__, "pandas": pd.__version__}
 
 

@@ -28,7 +28,7 @@ def _split_columns(x: np.ndarray, n_tail: int, name: str) -> tuple[np.ndarray, n
     if x.shape[1] <= n_tail:
         raise DataError(
             f"{name} expects at least one feature column before its {n_tail} trailing "
-            f"column(s); X has {x.shape[1]} column(s)."
+            f"column(s); X has n_features={x.shape[1]}."
         )
     return x[:, : x.shape[1] - n_tail], x[:, x.shape[1] - n_tail:]
 
@@ -87,6 +87,11 @@ class ConfoundRegressor(TransformerMixin, BaseEstimator):
             )
         n_conf = int(self.n_confounds)
         feats, conf = _split_columns(x, n_conf, "ConfoundRegressor")
+        if len(x) <= n_conf + 1:
+            raise DataError(
+                f"ConfoundRegressor needs more than {n_conf + 1} training rows to fit "
+                f"{n_conf} confound(s) and an intercept; got n_samples={len(x)}."
+            )
         design = np.column_stack([np.ones(len(x)), conf])
         if np.linalg.matrix_rank(design) < design.shape[1]:
             raise DesignError(
