@@ -32,6 +32,7 @@ __all__ = [
     "MaskROI",
     "Sphere",
     "atlas_labels",
+    "check_rois",
     "get_roi_set",
     "list_atlases",
     "list_roi_sets",
