@@ -108,9 +108,26 @@ def _standardize(values: np.ndarray, standardize: str | None, feature: str,
     return (values - mean) / sd
 
 
+def _user_stacklevel() -> int:
+    """Stack level of the first caller outside painmarkers, scikit-learn and joblib."""
+    import os
+    import sys
+
+    internal = tuple(
+        os.path.dirname(os.path.abspath(mod.__file__))
+        for mod in (sys.modules.get("painmarkers"), sys.modules.get("sklearn"),
+                    sys.modules.get("joblib"))
+        if mod is not None and getattr(mod, "__file__", None)
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(internal):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _compute_pair(data: np.ndarray, t_r: float, band, convention: str, detrend: bool,
-                  discard: int, standardize: str | None, label: str,
-                  stacklevel: int) -> tuple[np.ndarray, np.ndarray]:
+                  discard: int, standardize: str | None,
+                  label: str) -> tuple[np.ndarray, np.ndarray]:
     """Validated ALFF and fALFF of ``data`` ``(T, V)``, with warnings and standardization."""
     band = check_band(band, t_r)
     _check_volumes(data.shape[0], discard, t_r, band, convention, label)
@@ -122,7 +139,7 @@ def _compute_pair(data: np.ndarray, t_r: float, band, convention: str, detrend: 
             f"{label}: {n_bad} of {degenerate.size} voxel(s) have a {kind} time series; "
             "their ALFF and fALFF are set to 0.",
             PainmarkersWarning,
-            stacklevel=stacklevel,
+            stacklevel=_user_stacklevel(),
         )
     alff = _standardize(alff, standardize, "ALFF", label)
     falff = _standardize(falff, standardize, "fALFF", label)
@@ -247,7 +264,7 @@ def alff_falff(timeseries, t_r, band=(0.01, 0.08), convention="dpabi", detrend=T
             f"{int(cols[0])}); remove those voxels first."
         )
     return _compute_pair(arr, t_r, band, convention, detrend, discard, standardize,
-                         "timeseries", stacklevel=3)
+                         "timeseries")
 
 
 def alff_min_volumes(t_r, band=(0.01, 0.08), convention="dpabi"):
@@ -533,7 +550,7 @@ class ALFF(BaseExtractor):
         label = getattr(self, "_label", "timeseries")
         return _compute_pair(np.asarray(data), check_tr(t_r, "t_r"), self.band,
                              self.convention, bool(self.detrend), int(self.discard),
-                             self.standardize, label, stacklevel=6)
+                             self.standardize, label)
 
     def _compute(self, data: np.ndarray, t_r: float | None) -> np.ndarray:
         alff, falff = self._pair(data, t_r)
