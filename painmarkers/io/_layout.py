@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from painmarkers.exceptions import BIDSError
@@ -183,13 +184,14 @@ def derivative_roots(root: Path, derivatives: str | PathLike | Sequence | None
     return out
 
 
-def inherited_metadata(file: BIDSFile, index: DatasetIndex) -> tuple[dict[str, Any], list[Path]]:
+def inherited_metadata(file: BIDSFile, index: DatasetIndex
+                       ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Merge the JSON sidecars that apply to ``file`` under the BIDS inheritance principle.
 
     A sidecar applies when it has the same suffix and its entities are a subset of
     the file's; sidecars are merged from the dataset root down to the file's folder,
     nearer ones overriding farther ones (within a folder, more specific ones last).
-    Returns the merged dict and the sidecars used, nearest last.
+    Returns the merged dict and, for each key, the sidecar that gave its value.
     """
     ents = file.entities
     folders = []
@@ -200,7 +202,7 @@ def inherited_metadata(file: BIDSFile, index: DatasetIndex) -> tuple[dict[str, A
             break
         folder = folder.parent
     merged: dict[str, Any] = {}
-    used: list[Path] = []
+    provenance: dict[str, Path] = {}
     for folder in reversed(folders):
         applicable = [
             (len(name.entities), path) for name, path in index.sidecars.get(folder, [])
@@ -208,6 +210,24 @@ def inherited_metadata(file: BIDSFile, index: DatasetIndex) -> tuple[dict[str, A
             and all(ents.get(k) == v for k, v in name.entities.items())
         ]
         for _, path in sorted(applicable):
-            merged.update(read_json(path, name="JSON sidecar"))
-            used.append(path)
-    return merged, used
+            data = read_json(path, name="JSON sidecar")
+            merged.update(data)
+            provenance.update(dict.fromkeys(data, path))
+    return merged, provenance
+
+
+def raw_counterpart(file: BIDSFile, raw: DatasetIndex) -> BIDSFile:
+    """Where the raw file of a derivative would be: same sub/ses/datatype folder and
+    entities, without the derivative-only ``space``, ``res``, ``den`` and ``desc``.
+
+    Used to find sidecars inherited in the raw dataset (``task-rest_bold.json`` at its
+    root) when the raw image itself is absent.
+    """
+    ents = {k: v for k, v in file.entities.items() if k not in ("space", "res", "den", "desc")}
+    folder = raw.root / f"sub-{ents['sub']}"
+    if "ses" in ents:
+        folder = folder / f"ses-{ents['ses']}"
+    if file.datatype:
+        folder = folder / file.datatype
+    name = BIDSName(MappingProxyType(ents), file.suffix, file.extension)
+    return BIDSFile(folder / file.path.name, name, file.datatype, RAW, raw.root)

@@ -22,7 +22,6 @@ images (table below)                           ``Session.images[kind]``
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from collections.abc import Mapping, Sequence
@@ -36,9 +35,7 @@ import pandas as pd
 from painmarkers._validation import check_tr
 from painmarkers.exceptions import (
     BIDSError,
-    DataError,
     PainmarkersWarning,
-    RegistryError,
 )
 from painmarkers.io._layout import (
     DERIVATIVE,
@@ -47,11 +44,19 @@ from painmarkers.io._layout import (
     DatasetIndex,
     derivative_roots,
     inherited_metadata,
+    raw_counterpart,
     scan_dataset,
 )
+from painmarkers.io._phenotype import (
+    new_session,
+    read_phenotype,
+    read_sessions_tsv,
+    scalar,
+    strip_prefix,
+)
 from painmarkers.io.images import header_t_r
-from painmarkers.io.tables import read_json, read_participants, read_table
-from painmarkers.model import ClinicalScore, Cohort, Session, Subject, get_instrument
+from painmarkers.io.tables import read_json, read_participants
+from painmarkers.model import Cohort, Session, Subject
 
 __all__ = ["IMAGE_KINDS", "index_bids", "read_bids"]
 
@@ -78,19 +83,6 @@ _COMPANIONS = {"mask": _ACQUISITION_KEYS + _GRID_KEYS, "confounds": _ACQUISITION
                "bold_raw": _ACQUISITION_KEYS}
 _FILTER_PARAMS = {"task": "task", "space": "space", "run": "run", "res": "res"}
 _TR_TOLERANCE = 0.01
-
-
-def _strip(value: Any, prefix: str) -> str:
-    text = str(value).strip()
-    return text[len(prefix):] if text.startswith(prefix) else text
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is pd.NA or value is pd.NaT:
-        return math.nan
-    return value
 
 
 def _as_list(value: Any, name: str) -> list[str] | None:
@@ -248,16 +240,18 @@ def _pick_images(sub: str, ses: str, files: list[BIDSFile], filters: Mapping[str
     return chosen
 
 
-def _t_r(bold: BIDSFile, indexes: dict[Path, DatasetIndex], raw_match: BIDSFile | None
-         ) -> tuple[float | None, str | None]:
-    meta, used = inherited_metadata(bold, indexes[bold.root])
-    source = str(used[-1]) if used and "RepetitionTime" in meta else None
-    if "RepetitionTime" not in meta and raw_match is not None:
-        meta, used = inherited_metadata(raw_match, indexes[raw_match.root])
-        source = str(used[-1]) if used and "RepetitionTime" in meta else None
+def _t_r(bold: BIDSFile, indexes: dict[Path, DatasetIndex], raw_match: BIDSFile | None,
+         raw_index: DatasetIndex) -> tuple[float | None, str | None]:
+    """TR of ``bold``: its sidecars, else the raw BOLD's (or the raw dataset's inherited
+    sidecars), else the header; a header more than 1 % from the sidecar raises."""
+    meta, provenance = inherited_metadata(bold, indexes[bold.root])
+    if "RepetitionTime" not in meta and bold.source == DERIVATIVE:
+        raw = raw_match if raw_match is not None else raw_counterpart(bold, raw_index)
+        meta, provenance = inherited_metadata(raw, raw_index)
     from_header = header_t_r(bold.path)
     if "RepetitionTime" not in meta:
         return from_header, (f"header of {bold.path}" if from_header is not None else None)
+    source = str(provenance["RepetitionTime"])
     t_r = check_tr(meta["RepetitionTime"], "RepetitionTime", source=source)
     if from_header is not None and abs(from_header - t_r) > _TR_TOLERANCE * t_r:
         raise BIDSError(
@@ -266,117 +260,6 @@ def _t_r(bold: BIDSFile, indexes: dict[Path, DatasetIndex], raw_match: BIDSFile 
             f"= {t_r:g} s (more than {_TR_TOLERANCE:.0%} apart). Fix the sidecar or the header."
         )
     return t_r, source
-
-
-# -- phenotype ------------------------------------------------------------------------------
-def _instrument_of(column: str) -> str | None:
-    try:
-        return get_instrument(column).name
-    except RegistryError:
-        return None
-
-
-def _make_score(inst: str, value: Any, where: str, validate: bool, bad: list[str]
-                ) -> ClinicalScore:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        value = math.nan
-    try:
-        return ClinicalScore(inst, value)
-    except DataError as exc:
-        if validate:
-            raise type(exc)(f"{where}: {exc}") from None
-        bad.append(f"{where}: {inst}={value!r}")
-        return ClinicalScore(inst, math.nan)
-
-
-def _read_phenotype(root: Path, known: set[str], keep: set[str], default_session: str,
-                    validate: bool, sessions: dict, covariates: dict, cov_source: dict,
-                    groups: dict, group_column: str | None, bad: list[str]) -> None:
-    folder = root / "phenotype"
-    if not folder.is_dir():
-        return
-    score_source: dict[tuple[str, str, str], str] = {}
-    meta_source: dict[tuple[str, str, str], str] = {}
-    for path in sorted(folder.glob("*.tsv")):
-        frame = read_table(path, name="phenotype table", error=BIDSError,
-                           required=["participant_id"])
-        has_ses = "session_id" in frame.columns
-        cols = [c for c in frame.columns if c not in ("participant_id", "session_id")]
-        inst = {c: _instrument_of(c) for c in cols}
-        clash = {}
-        for c, name in inst.items():
-            if name is not None and name in clash:
-                raise BIDSError(f"The phenotype table {str(path)!r} has two columns for "
-                                f"instrument {name}: {clash[name]!r} and {c!r}.")
-            if name is not None:
-                clash[name] = c
-        seen = set()
-        for line, row in enumerate(frame.itertuples(index=False), start=2):
-            rec = dict(zip(frame.columns, row))
-            pid = rec["participant_id"]
-            if not isinstance(pid, str) or not pid.strip():
-                raise BIDSError(f"The phenotype table {str(path)!r} has an empty participant_id "
-                                f"on line {line}.")
-            sub = _strip(pid, "sub-")
-            if sub not in known:
-                raise BIDSError(f"Subject {pid!r} in the phenotype table {str(path)!r} (line "
-                                f"{line}) is not in participants.tsv.")
-            if sub not in keep:
-                continue
-            ses = default_session
-            if has_ses:
-                sid = rec["session_id"]
-                if not isinstance(sid, str) or not sid.strip():
-                    raise BIDSError(f"The phenotype table {str(path)!r} has an empty session_id "
-                                    f"for subject {sub!r} on line {line}.")
-                ses = _strip(sid, "ses-")
-            if (sub, ses) in seen:
-                raise BIDSError(f"Subject {sub!r} session {ses!r} has two rows in the "
-                                f"phenotype table {str(path)!r}.")
-            seen.add((sub, ses))
-            where = f"Subject {sub!r}, session {ses!r} (phenotype table {str(path)!r})"
-            slot = None
-            for c in cols:
-                value = _scalar(rec[c])
-                if inst[c] is not None:
-                    slot = slot or sessions[sub].setdefault(ses, _new_session())
-                    key = (sub, ses, inst[c])
-                    if key in score_source:
-                        raise BIDSError(f"Subject {sub!r} session {ses!r} has a {inst[c]} score "
-                                        f"in both {score_source[key]!r} and {str(path)!r}.")
-                    score_source[key] = str(path)
-                    slot["scores"].append(_make_score(inst[c], value, where, validate, bad))
-                elif c == group_column:
-                    if not _same(groups[sub], None if pd.isna(value) else str(value)):
-                        raise BIDSError(f"Subject {sub!r}: group is {groups[sub]!r} in "
-                                        f"participants.tsv but {value!r} in {str(path)!r}.")
-                elif has_ses:
-                    slot = slot or sessions[sub].setdefault(ses, _new_session())
-                    key = (sub, ses, c)
-                    if key in meta_source and not _same(slot["metadata"][c], value):
-                        raise BIDSError(f"Subject {sub!r} session {ses!r}: column {c!r} is "
-                                        f"{slot['metadata'][c]!r} in {meta_source[key]!r} but "
-                                        f"{value!r} in {str(path)!r}.")
-                    meta_source[key] = str(path)
-                    slot["metadata"][c] = value
-                else:
-                    old = covariates[sub].get(c, math.nan)
-                    if c in covariates[sub] and not _same(old, value):
-                        raise BIDSError(f"Subject {sub!r}: covariate {c!r} is {old!r} in "
-                                        f"{cov_source[(sub, c)]!r} but {value!r} in "
-                                        f"{str(path)!r}.")
-                    covariates[sub][c] = value
-                    cov_source[(sub, c)] = str(path)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
-        return (math.isnan(a) and math.isnan(b)) or a == b
-    return a == b
-
-
-def _new_session() -> dict[str, Any]:
-    return {"scores": [], "metadata": {}, "images": {}}
 
 
 # -- reader ---------------------------------------------------------------------------------
@@ -550,10 +433,10 @@ def read_bids(
         raise TypeError(f"The 'validate_scores' parameter must be True or False. "
                         f"Got {validate_scores!r}.")
     want_subjects = _as_list(subjects, "subjects")
-    want_subjects = None if want_subjects is None else [_strip(s, "sub-")
+    want_subjects = None if want_subjects is None else [strip_prefix(s, "sub-")
                                                         for s in want_subjects]
     want_sessions = _as_list(sessions, "sessions")
-    want_sessions = None if want_sessions is None else [_strip(s, "ses-")
+    want_sessions = None if want_sessions is None else [strip_prefix(s, "ses-")
                                                         for s in want_sessions]
     filters = _filters(task, space, run, res, entities)
 
@@ -565,7 +448,7 @@ def read_bids(
     part_path = root / "participants.tsv"
     if part_path.is_file():
         participants = read_participants(part_path)
-        ids = [_strip(v, "sub-") for v in participants["participant_id"]]
+        ids = [strip_prefix(v, "sub-") for v in participants["participant_id"]]
     else:
         warnings.warn(
             f"The BIDS root {str(root)!r} has no participants.tsv; taking subjects from the "
@@ -602,7 +485,7 @@ def read_bids(
     for sid, (_, row) in zip(ids, participants.iterrows()):
         g = row[group_column] if group_column is not None else None
         groups[sid] = None if g is None or pd.isna(g) else str(g)
-        covariates[sid] = {c: _scalar(row[c]) for c in cov_cols}
+        covariates[sid] = {c: scalar(row[c]) for c in cov_cols}
         for c in cov_cols:
             cov_source[(sid, c)] = str(part_path)
 
@@ -610,10 +493,10 @@ def read_bids(
     for idx in indexes[:1]:
         for f in idx.files:
             if f.suffix == "sessions" and f.extension == ".tsv" and f.entities["sub"] in keep:
-                _read_sessions_tsv(f, sessions_of[f.entities["sub"]])
+                read_sessions_tsv(f, sessions_of[f.entities["sub"]])
 
     bad: list[str] = []
-    _read_phenotype(root, known, keep, default_session, validate_scores, sessions_of,
+    read_phenotype(root, known, keep, default_session, validate_scores, sessions_of,
                     covariates, cov_source, groups, group_column, bad)
     if bad:
         warnings.warn(f"{len(bad)} phenotype score(s) are invalid and were set to NaN "
@@ -634,12 +517,12 @@ def read_bids(
         files_of.setdefault((sub, ses), []).append(f)
     for (sub, ses), files in sorted(files_of.items()):
         chosen = _pick_images(sub, ses, files, filters)
-        slot = sessions_of[sub].setdefault(ses, _new_session())
+        slot = sessions_of[sub].setdefault(ses, new_session())
         slot["images"] = {k: f.path.absolute() for k, f in chosen.items()}
         bold = chosen.get("bold") or chosen.get("bold_raw")
         if bold is not None:
             raw = chosen.get("bold_raw") if bold is chosen.get("bold") else None
-            t_r, source = _t_r(bold, by_root, raw)
+            t_r, source = _t_r(bold, by_root, raw, indexes[0])
             meta = slot["metadata"]
             if t_r is not None:
                 meta["t_r"] = t_r
@@ -692,7 +575,7 @@ def _filters(task, space, run, res, entities) -> dict[str, str]:
             continue
         if isinstance(value, bool) or not isinstance(value, str | numbers.Integral):
             raise TypeError(f"The {key!r} parameter must be a string or None. Got {value!r}.")
-        out[key] = _strip(value, f"{key}-")
+        out[key] = strip_prefix(value, f"{key}-")
     if entities is not None:
         if not isinstance(entities, Mapping):
             raise TypeError(f"The 'entities' parameter must be a mapping. Got {entities!r}.")
@@ -700,7 +583,7 @@ def _filters(task, space, run, res, entities) -> dict[str, str]:
             if key in ("sub", "ses"):
                 raise ValueError(f"Filter subjects and sessions with subjects= and sessions=, "
                                  f"not entities={{{key!r}: ...}}.")
-            out[str(key)] = _strip(value, f"{key}-")
+            out[str(key)] = strip_prefix(value, f"{key}-")
     return out
 
 
@@ -717,19 +600,3 @@ def _check_filters(filters: dict[str, str], files: list[BIDSFile]) -> None:
         param = f"{key}=" if key in _FILTER_PARAMS else f"entities[{key!r}]"
         raise BIDSError(f"{param}{value!r} matches no file of the dataset; the {key!r} values "
                         f"present are {sorted(present) or 'none'}.")
-
-
-def _read_sessions_tsv(f: BIDSFile, slots: dict[str, dict[str, Any]]) -> None:
-    frame = read_table(f.path, name="sessions table", error=BIDSError, required=["session_id"])
-    for line, row in enumerate(frame.itertuples(index=False), start=2):
-        rec = dict(zip(frame.columns, row))
-        sid = rec.pop("session_id")
-        if not isinstance(sid, str) or not sid.strip():
-            raise BIDSError(f"The sessions table {str(f.path)!r} has an empty session_id on "
-                            f"line {line}.")
-        ses = _strip(sid, "ses-")
-        if ses in slots:
-            raise BIDSError(f"Session {sid!r} appears twice in the sessions table "
-                            f"{str(f.path)!r}.")
-        slots[ses] = _new_session()
-        slots[ses]["metadata"].update({k: _scalar(v) for k, v in rec.items()})

@@ -581,3 +581,24 @@ def test_subjects_filter_skips_other_phenotype_rows(dataset, bids_tree):
         read_bids(dataset)
     cohort = read_bids(dataset, subjects=["01"])
     assert cohort["01"].session("pre").score("VAS") == 7.0
+
+
+def test_tr_from_raw_top_level_sidecar_without_raw_bold(tmp_path, bids_tree):
+    """The simulator's layout: raw BOLD absent, TR only in the raw root's task-rest_bold.json."""
+    root = bids_tree.build_dataset(tmp_path / "ds", t_r=2.0, derivative_tr=False)
+    for p in root.glob("sub-*/ses-*/func/*"):
+        p.unlink()
+    bids_tree.write_json(root / "task-rest_bold.json", {"RepetitionTime": 2.0, "EchoTime": 0.03})
+    meta = read_bids(root)["02"].session("post").metadata
+    assert meta["t_r"] == 2.0
+    assert meta["t_r_source"] == str(root / "task-rest_bold.json")
+
+
+def test_tr_source_is_the_sidecar_that_holds_it(tmp_path, bids_tree):
+    """A nearer sidecar without RepetitionTime does not take the credit."""
+    root = bids_tree.build_dataset(tmp_path / "ds", t_r=2.0, derivative_tr=False)
+    bids_tree.write_json(root / "task-rest_bold.json", {"RepetitionTime": 2.0})
+    for p in root.glob("sub-*/ses-*/func/*_bold.json"):
+        bids_tree.write_json(p, {"TaskName": "rest"})
+    meta = read_bids(root)["01"].session("pre").metadata
+    assert meta["t_r"] == 2.0 and meta["t_r_source"] == str(root / "task-rest_bold.json")
