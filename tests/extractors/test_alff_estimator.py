@@ -292,7 +292,7 @@ def test_roi_mean_timeseries_and_mean_map(files):
     in_mask = _mask().astype(bool)
     roi_mask = sphere.to_mask(nib.load(mask_path)) & in_mask
     assert roi_mask.sum() == 6  # (2, 3, 0) lies outside the mask
-    mean_series = data[roi_mask].mean(axis=0)
+    mean_series = data[roi_mask].astype(np.float64).mean(axis=0)
     expected = alff_falff(mean_series, 2.0, discard=10)[0]
     np.testing.assert_allclose(roi_ext.transform(paths[".nii.gz"])[0], expected, rtol=1e-6)
     map_ext = ROIExtractor(ALFF(discard=10), rois=[sphere], summary="mean_map",
