@@ -310,3 +310,17 @@ def test_bad_parameters():
         evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", harmonize=True)
     with pytest.raises(ValueError, match="'nan_policy' parameter"):
         evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", nan_policy="drop")
+
+
+def test_shuffle_split_rows_never_tested_are_reported():
+    from sklearn.model_selection import GroupShuffleSplit
+
+    df = _cohort_frame(seed=10)
+    cv = GroupShuffleSplit(n_splits=2, test_size=0.3, random_state=0)
+    res = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", cv=cv, n_permutations=0,
+                             random_state=0)
+    never = res.excluded[res.excluded["reason"] == "never in a test fold"]
+    assert res.n + len(never) == 40
+    assert res.predictions["n_scores"].between(1, 2).all()
+    one = res.predictions["n_scores"] == 1
+    assert res.predictions.loc[one, "score_sd"].isna().all()
