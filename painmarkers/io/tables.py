@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from collections.abc import Sequence
 from os import PathLike
@@ -94,11 +95,12 @@ def read_table(
         raise error(f"The {name or 'table'} file {str(path)!r} does not exist.")
     sep = _sniff_sep(path, sep)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:  # utf-8-sig drops a BOM
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:  # -sig drops a BOM
             header = next(csv.reader(fh, delimiter=sep), None)
     except UnicodeDecodeError as exc:
         raise error(f"Could not read {label}: it is not UTF-8 text ({exc}).") from None
-    except OSError as exc:
+    except (OSError, EOFError) as exc:  # includes gzip.BadGzipFile
         raise error(f"Could not read {label}: {exc}.") from None
     if not header or not any(h.strip() for h in header):
         raise error(f"The table {label} is empty (no header line).")

@@ -8,7 +8,9 @@ modules cannot import a helper module by name).
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -56,7 +58,7 @@ def write_nifti(path: Path, shape=(3, 3, 3, 6), t_r: float | None = 3.0,
     return path
 
 
-def build_dataset(root: Path, *, sessions=("pre", "post"), t_r: float = 3.0,
+def _build_dataset(root: Path, *, sessions=("pre", "post"), t_r: float = 3.0,
                   header_t_r: float | None = None, spaces=(MNI,), tasks=("rest",),
                   derivative_tr: bool = True, description: bool = True,
                   phenotype: bool = True, sessions_tsv: bool = True) -> Path:
@@ -120,6 +122,23 @@ def build_dataset(root: Path, *, sessions=("pre", "post"), t_r: float = 3.0,
                  for (sub, ses), (vas, rmdq) in SCORES.items() if ses == "pre"]
         write_text(root / "phenotype" / "pain.tsv",
                    "participant_id\tVAS\tRoland-Morris\n" + "".join(lines))
+    return root
+
+
+_TEMPLATES: dict[tuple, Path] = {}
+_CACHE = tempfile.TemporaryDirectory(prefix="painmarkers-io-tests-")
+
+
+def build_dataset(root: Path, **kwargs) -> Path:
+    """Write the dataset of ``_build_dataset(root, **kwargs)`` (copied from a cached template).
+
+    Writing NIfTI files is the slow part of these tests; each distinct set of
+    arguments is written once per test session and copied afterwards.
+    """
+    key = tuple(sorted(kwargs.items()))
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = _build_dataset(Path(_CACHE.name) / f"t{len(_TEMPLATES)}", **kwargs)
+    shutil.copytree(_TEMPLATES[key], root, copy_function=shutil.copy2)
     return root
 
 

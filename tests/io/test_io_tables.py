@@ -36,6 +36,19 @@ def test_read_table_strips_header_spaces_and_bom(tmp_path):
     assert frame["vas"].tolist() == [3]
 
 
+def test_read_gzipped_tsv(tmp_path):
+    import gzip
+
+    path = tmp_path / "scores.tsv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("participant_id\tvas\nsub-01\t6.5\n")
+    frame = read_table(path)
+    assert frame["participant_id"].tolist() == ["sub-01"] and frame["vas"].tolist() == [6.5]
+    (tmp_path / "bad.tsv.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataError, match=r"Could not read .*bad\.tsv\.gz'"):
+        read_table(tmp_path / "bad.tsv.gz")
+
+
 def test_read_table_sep_override(tmp_path):
     path = _write(tmp_path / "d.txt", "a;b\n1;2\n")
     assert read_table(path, sep=";")["b"].tolist() == [2]
