@@ -146,7 +146,17 @@ def _check_out_dir(out_dir: Any, cohort: Cohort) -> Path:
                 f"out_dir {str(out)!r} is inside the input folder {str(folder)!r}; "
                 "choose a folder outside the input data."
             )
+        if out in folder.parents and not roots:
+            raise ValueError(
+                f"out_dir {str(out)!r} contains the input folder {str(folder)!r}; the maps' "
+                "sub-*/ses-* folders would mix with the inputs. Choose a separate folder."
+            )
     for root in roots:
+        if out in root.parents and any(root in f.parents or root == f for f in parents):
+            raise ValueError(
+                f"out_dir {str(out)!r} contains the input dataset {str(root)!r}; choose a "
+                "separate folder."
+            )
         if out == root or root in out.parents:
             inside_derivatives = (root / "derivatives") in out.parents
             other = [r for r in roots if r != root and (out == r or r in out.parents)]

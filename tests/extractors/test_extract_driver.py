@@ -157,6 +157,8 @@ def test_out_dir_inside_the_input_is_refused(cohort, tmp_path):
                 progress=False)
     with pytest.raises(ValueError, match="inside the input dataset"):
         extract(cohort, [ALFF()], out_dir=bids / "painmarkers", progress=False)
+    with pytest.raises(ValueError, match=r"contains the input dataset .*bids"):
+        extract(cohort, [ALFF()], out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="'out_dir' parameter is required"):
         extract(cohort, [ALFF()], progress=False)
     # a new pipeline folder under derivatives/ is fine
@@ -204,3 +206,11 @@ def test_map_filename_entities():
         "boldmap.nii.gz")
     assert map_filename("01", "pre", "qsm_z", input_kind="map", space="T1w").as_posix() == (
         "sub-01/ses-pre/anat/sub-01_ses-pre_space-T1w_desc-qsmz_map.nii.gz")
+
+
+def test_out_dir_containing_plain_input_folders_is_refused(tmp_path, rng, bold_image,
+                                                          affine_3mm):
+    ses = _session(tmp_path / "raw", rng, bold_image, affine_3mm, "05", "pre")
+    cohort = Cohort([Subject("05", "HC", sessions=(ses,))])
+    with pytest.raises(ValueError, match=r"contains the input folder .*sub-05"):
+        extract(cohort, [MapMean(ROIS)], out_dir=tmp_path / "raw", progress=False)

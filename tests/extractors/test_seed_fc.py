@@ -230,3 +230,21 @@ def test_strategy_through_nilearn_from_fmriprep_path_equals_explicit_file(tmp_pa
     via_nilearn = fc.transform(bold)
     explicit = fc.transform(bold, confounds=tsv)
     np.testing.assert_allclose(via_nilearn, explicit, rtol=1e-6, atol=1e-8)
+
+
+def test_null_distribution_of_fisher_z(rng, bold_image, affine_3mm):
+    # independent white noise: z = artanh(r) ~ N(0, 1 / (T - 3 - 2)) after removing mean and
+    # linear trend (2 fitted parameters); the two-sided 5 % test should reject ~5 %
+    shape, n = (20, 20, 10), 100
+    data = 100 + rng.standard_normal((*shape, n))
+    img = bold_image(data)
+    seed = np.zeros(shape, dtype=np.uint8)
+    seed[0, 0, 0] = 1
+    fc = SeedFC(MaskROI("s", nib.Nifti1Image(seed, affine_3mm)), t_r=2.0).fit(img)
+    z = fc.transform(img)[0]
+    z = np.delete(z, 0)  # the seed voxel itself
+    scaled = z * np.sqrt(n - 5)
+    assert abs(scaled.mean()) < 0.05
+    np.testing.assert_allclose(scaled.std(ddof=1), 1.0, rtol=0.05)
+    rejection = np.mean(np.abs(scaled) > 1.959964)
+    assert 0.04 < rejection < 0.06
