@@ -13,7 +13,15 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as sk_checks
 
 from painmarkers.exceptions import DataError, ExtractorError, ImageError
-from painmarkers.extractors import ALFF, BaseExtractor, FractionalALFF, SeedFC, resolve_t_r
+from painmarkers.extractors import (
+    ALFF,
+    BaseExtractor,
+    FractionalALFF,
+    MapMean,
+    ROIExtractor,
+    SeedFC,
+    resolve_t_r,
+)
 from painmarkers.rois import Sphere
 from painmarkers.testing import check_extractor, synthetic_images
 
@@ -206,7 +214,9 @@ PARAM_CHECKS = [
 
 @pytest.mark.parametrize("check", PARAM_CHECKS)
 @pytest.mark.parametrize("est", [TemporalMean(), ALFF(), FractionalALFF(),
-                                 SeedFC(Sphere("s", (0, 0, 0), 4.0))],
+                                 SeedFC(Sphere("s", (0, 0, 0), 4.0)),
+                                 ROIExtractor(ALFF(), "rtms_alff_clbp"),
+                                 MapMean("rtms_alff_clbp")],
                          ids=lambda e: type(e).__name__)
 def test_sklearn_parameter_checks(check, est):
     func = getattr(sk_checks, check, None)
