@@ -28,7 +28,7 @@ from painmarkers._validation import (
     check_same_grid,
 )
 from painmarkers.exceptions import DataError, DesignError
-from painmarkers.schema import ICC_COLUMNS
+from painmarkers.schema import ICC_COLUMNS, measure_column
 
 __all__ = ["ICC_FORMS", "ICCMapResult", "icc", "icc_map"]
 
@@ -119,8 +119,8 @@ def _check_shape(n: int, k: int) -> None:
 
 
 def icc(
-    data: pd.DataFrame,
-    dv: str,
+    data: Any,
+    dv: str | tuple[str, str],
     subject: str = "subject_id",
     session: str = "session",
     *,
@@ -131,11 +131,12 @@ def icc(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Long table, one row per subject and session (e.g. ``Cohort.wide(...)`` or
-        any tidy table with one value column).
-    dv : str
-        Column holding the measure (e.g. ``"alff_SMA_L"``).
+    data : pandas.DataFrame or Cohort
+        Table with one row per subject and session and the measure as a column (e.g.
+        ``Cohort.wide()``); a :class:`~painmarkers.model.Cohort` is turned into its
+        ``wide()`` table.
+    dv : str or (feature, roi) tuple
+        Column holding the measure (e.g. ``"alff__SMA_L"`` or ``("alff", "SMA_L")``).
     subject : str, default="subject_id"
         Column identifying subjects (the ICC "targets").
     session : str, default="session"
@@ -211,6 +212,10 @@ def icc(
     """
     confidence = check_interval(confidence, "confidence", 0, 1, closed="neither")
     check_choice(nan_policy, ("raise", "omit"), "nan_policy")
+    if not isinstance(data, pd.DataFrame) and hasattr(data, "wide"):
+        data = data.wide()
+    if isinstance(dv, tuple):
+        dv = measure_column(*dv)
     check_columns(data, [dv, subject, session], "data")
     values = pd.to_numeric(data[dv], errors="coerce")
     bad = values.isna() & data[dv].notna()

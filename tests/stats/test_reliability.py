@@ -212,3 +212,19 @@ def test_icc_map_bad_array():
         icc_map(np.ones((5, 2)))
     with pytest.raises(ValueError, match="array"):
         icc_map(np.ones((5, 2, 1)) + np.arange(5)[:, None, None]).to_img()
+
+
+def test_icc_from_cohort():
+    from painmarkers.model import Cohort
+
+    y = _sim(10, 2, 8)
+    ids = [f"sub-{i:02d}" for i in range(10)]
+    participants = pd.DataFrame({"participant_id": ids, "group": "CLBP"})
+    measures = pd.DataFrame({"participant_id": np.repeat(ids, 2),
+                             "session": ["pre", "post"] * 10, "roi": "SMA_L",
+                             "feature": "alff", "value": y.ravel()})
+    cohort = Cohort.from_frames(participants, measures=measures)
+    res = icc(cohort, ("alff", "SMA_L"))
+    ref = icc(_long(y), "alff")
+    np.testing.assert_allclose(res["icc"], ref["icc"], rtol=1e-12)
+    assert (res["dv"] == "alff__SMA_L").all()
