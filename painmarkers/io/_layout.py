@@ -7,6 +7,7 @@ walk over ``sub-*/[ses-*/]<datatype>/`` folders, file names parsed by
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,7 +68,38 @@ def _parse(path: Path, require_subject: bool = True) -> BIDSName:
     try:
         return parse_bids_name(path.name, require_subject=require_subject)
     except BIDSError as exc:
-        raise BIDSError(f"{exc} (file {str(path)!r})") from None
+        raise BIDSError(f"{str(exc).rstrip('.')}. File: {str(path)!r}; rename it, or list it "
+                        "in the dataset's .bidsignore to skip it.") from None
+
+
+class BIDSIgnore:
+    """Patterns of a dataset's ``.bidsignore`` (gitignore-like globs).
+
+    A pattern without ``/`` matches a file or folder name anywhere; a pattern with
+    ``/`` matches the path relative to the dataset root (a leading ``/`` anchors it,
+    ``*`` may cross folders); a trailing ``/`` restricts it to folders.
+    """
+
+    def __init__(self, root: Path):
+        path = root / ".bidsignore"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        self.patterns = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+    def __call__(self, path: Path, root: Path, is_dir: bool = False) -> bool:
+        if not self.patterns:
+            return False
+        rel = path.relative_to(root).as_posix()
+        for pat in self.patterns:
+            dir_only = pat.endswith("/")
+            pat = pat.rstrip("/")
+            if dir_only and not is_dir:
+                continue
+            if "/" in pat:
+                if fnmatch.fnmatchcase(rel, pat.lstrip("/")):
+                    return True
+            elif fnmatch.fnmatchcase(path.name, pat):
+                return True
+        return False
 
 
 def _label(dirname: str, prefix: str, parent: Path) -> str:
@@ -91,17 +123,21 @@ def _check_consistent(name: BIDSName, path: Path, sub: str, ses: str | None) -> 
 
 def _scan_files(folder: Path, sub: str, ses: str | None, datatype: str | None, source: str,
                 root: Path, out: list[BIDSFile],
-                sidecars: dict[Path, list[tuple[BIDSName, Path]]]) -> list[os.DirEntry]:
+                sidecars: dict[Path, list[tuple[BIDSName, Path]]],
+                ignore: BIDSIgnore) -> list[os.DirEntry]:
     """Parse the files of ``folder``; return its sub-folders."""
     dirs = []
     with os.scandir(folder) as it:
         for entry in it:
             if entry.name.startswith("."):
                 continue
-            if entry.is_dir():
+            path = Path(entry.path)
+            is_dir = entry.is_dir()
+            if ignore(path, root, is_dir):
+                continue
+            if is_dir:
                 dirs.append(entry)
                 continue
-            path = Path(entry.path)
             name = _parse(path)
             _check_consistent(name, path, sub, ses)
             if name.extension == ".json":
@@ -117,6 +153,7 @@ def scan_dataset(root: Path, source: str, subjects: Iterable[str] | None = None
     ``subjects`` limits the walk to those labels (without ``sub-``).
     """
     wanted = None if subjects is None else set(subjects)
+    ignore = BIDSIgnore(root)
     files: list[BIDSFile] = []
     sidecars: dict[Path, list[tuple[BIDSName, Path]]] = {}
     found: list[str] = []
@@ -134,23 +171,25 @@ def scan_dataset(root: Path, source: str, subjects: Iterable[str] | None = None
                     continue  # other top-level JSON files (e.g. genetic_info.json)
                 sidecars.setdefault(root, []).append((name, Path(entry.path)))
             continue
-        if not entry.name.startswith("sub-"):
+        sub_dir = Path(entry.path)
+        if not entry.name.startswith("sub-") or ignore(sub_dir, root, True):
             continue
         sub = _label(entry.name, "sub-", root)
         found.append(sub)
         if wanted is not None and sub not in wanted:
             continue
-        sub_dir = Path(entry.path)
-        for d in _scan_files(sub_dir, sub, None, None, source, root, files, sidecars):
+        for d in _scan_files(sub_dir, sub, None, None, source, root, files, sidecars, ignore):
             if d.name.startswith("ses-"):
                 ses = _label(d.name, "ses-", sub_dir)
                 ses_dir = Path(d.path)
-                for dd in _scan_files(ses_dir, sub, ses, None, source, root, files, sidecars):
+                for dd in _scan_files(ses_dir, sub, ses, None, source, root, files, sidecars,
+                                      ignore):
                     if dd.name in DATATYPES:
                         _scan_files(Path(dd.path), sub, ses, dd.name, source, root, files,
-                                    sidecars)
+                                    sidecars, ignore)
             elif d.name in DATATYPES:
-                _scan_files(Path(d.path), sub, None, d.name, source, root, files, sidecars)
+                _scan_files(Path(d.path), sub, None, d.name, source, root, files, sidecars,
+                            ignore)
             # other folders (fMRIPrep's figures/ and log/) hold no data files
     return DatasetIndex(root, source, files, sidecars, found)
 

@@ -387,6 +387,11 @@ def read_bids(
     (a value contradicting ``participants.tsv`` raises). Rows without
     ``session_id`` belong to ``default_session``.
 
+    Files are looked for in ``sub-*/[ses-*/]<datatype>/`` (``anat``, ``func``,
+    ...); other folders, hidden files and the patterns of the dataset's
+    ``.bidsignore`` are skipped, and every other file must have a valid BIDS
+    name.
+
     Sidecars follow the BIDS inheritance principle: every ``.json`` with the
     same suffix whose entities are a subset of the image's, from the dataset
     root down to the image's folder, nearer ones overriding. When the

@@ -325,8 +325,8 @@ def test_unparsable_file_name_in_tree(dataset, bids_tree):
     bad = dataset / "sub-01" / "ses-pre" / "func" / "sub-01_ses_pre_bold.nii.gz"
     bids_tree.write_nifti(bad)
     with pytest.raises(BIDSError, match=r"'sub-01_ses_pre_bold\.nii\.gz' does not parse: entity "
-                                        r"'ses' is not of the form 'key-value'.*\(file '.*sub-01/"
-                                        r"ses-pre/func/sub-01_ses_pre_bold\.nii\.gz'\)"):
+                                        r"'ses' is not of the form 'key-value'.*File: '.*sub-01/"
+                                        r"ses-pre/func/sub-01_ses_pre_bold\.nii\.gz'"):
         read_bids(dataset)
 
 
@@ -602,3 +602,21 @@ def test_tr_source_is_the_sidecar_that_holds_it(tmp_path, bids_tree):
         bids_tree.write_json(p, {"TaskName": "rest"})
     meta = read_bids(root)["01"].session("pre").metadata
     assert meta["t_r"] == 2.0 and meta["t_r_source"] == str(root / "task-rest_bold.json")
+
+
+def test_bidsignore_skips_listed_files(dataset, bids_tree):
+    func = dataset / "sub-01" / "ses-pre" / "func"
+    bids_tree.write_text(func / "notes on run.txt", "scanner hiccup")
+    bids_tree.write_text(dataset / "sub-02" / "ses-pre" / "extra" / "x.txt", "x")  # not a datatype
+    bids_tree.write_nifti(dataset / "sub-99_pilot" / "anat" / "whatever.nii.gz", t_r=None,
+                          shape=(2, 2, 2))
+    with pytest.raises(BIDSError, match=r"'notes on run\.txt' does not parse.*\.bidsignore"):
+        read_bids(dataset)
+    (dataset / ".bidsignore").write_text("# comments and blanks are skipped\n\n*.txt\n"
+                                         "sub-99_pilot/\n")
+    cohort = read_bids(dataset)
+    assert len(cohort) == 3
+    assert "notes on run.txt" not in index_bids(dataset)["path"].map(lambda p: p.name).tolist()
+    # anchored path patterns
+    (dataset / ".bidsignore").write_text("/sub-01/ses-pre/func/notes*\nsub-99_pilot/\n")
+    assert len(read_bids(dataset)) == 3
