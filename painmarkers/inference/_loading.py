@@ -15,6 +15,7 @@ import numpy as np
 
 from painmarkers._validation import check_img
 from painmarkers.exceptions import DataError, ImageError
+from painmarkers.io.images import load_img
 
 __all__ = ["ImageStack"]
 
@@ -65,8 +66,11 @@ class ImageStack:
 
     def _open(self, i):
         src = self.sources[i]
-        img = check_img(src, ndim=3, name=f"{self.name}[{i}]")
-        return img
+        name = f"{self.name}[{i}]"
+        if isinstance(src, str | os.PathLike):
+            # one read per file; .nii.gz inflated with python-isal when installed
+            src = load_img(src, name=name)
+        return check_img(src, ndim=3, name=name)
 
     def _check(self, img, i):
         if tuple(img.shape[:3]) != self.shape:

@@ -328,3 +328,24 @@ def test_null_fwe_holds_at_p001(method):
     rate = _null_fwe(method, reps, (48, 48, 48), 4.0, 0.001, seed=200)
     se = np.sqrt(0.05 * 0.95 / reps)
     assert rate <= 0.05 + 2.5 * se
+
+
+def test_voxelwise_result_feeds_grf_and_detects_planted_effect():
+    from painmarkers.inference import voxelwise_ttest
+
+    rng = np.random.default_rng(11)
+    shape = (24, 24, 24)
+    zz, yy, xx = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    blob = np.exp(-((zz - 12) ** 2 + (yy - 12) ** 2 + (xx - 8) ** 2) / (2 * 2.5 ** 2))
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    maps = [nib.Nifti1Image((smooth_field(rng, shape, 3.0) + 1.5 * blob).astype(np.float32),
+                            affine) for _ in range(16)]
+    mask = nib.Nifti1Image(np.ones(shape, np.uint8), affine)
+    vr = voxelwise_ttest(maps, mask_img=mask)
+    for method in ("fsl", "spm"):
+        res = grf_cluster_correct(vr, 0.001, 0.05, method=method, atlas=False)
+        assert res.stat == "t" and res.df == 15
+        assert res.smoothness is vr.smoothness
+        top = res.clusters.iloc[0]
+        assert top.significant and top.sign == 1
+        assert abs(top.peak_i - 12) <= 2 and abs(top.peak_k - 8) <= 2
