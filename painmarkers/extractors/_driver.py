@@ -182,6 +182,11 @@ def _check_extractors(extractors: Any) -> list:
                 "The 'extractors' parameter must hold extractors (e.g. ALFF(), SeedFC(seed), "
                 f"ROIExtractor(...), MapMean(...)) or registered names. Got {item!r}."
             )
+        if isinstance(item, BaseExtractor) and item.input_kind == "map" and not item.image_kind:
+            raise ExtractorError(
+                f"{type(item).__name__} takes 3-D maps but does not say which session image "
+                "(set the class variable image_kind, e.g. 'qsm')."
+            )
         out.append(item)
     return out
 

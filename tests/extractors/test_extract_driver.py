@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from painmarkers import Cohort, Session, Subject
-from painmarkers.exceptions import DataError, PainmarkersWarning
+from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
 from painmarkers.extractors import (
     ALFF,
+    BaseExtractor,
     MapMean,
     ROIExtractor,
     SeedFC,
@@ -214,3 +215,30 @@ def test_out_dir_containing_plain_input_folders_is_refused(tmp_path, rng, bold_i
     cohort = Cohort([Subject("05", "HC", sessions=(ses,))])
     with pytest.raises(ValueError, match=r"contains the input folder .*sub-05"):
         extract(cohort, [MapMean(ROIS)], out_dir=tmp_path / "raw", progress=False)
+
+
+class _QSMSquare(BaseExtractor):
+    feature = "qsm_sq"
+    input_kind = "map"
+    image_kind = "qsm"
+
+    def _compute(self, data, t_r):
+        return data[0] ** 2
+
+
+class _NoKind(_QSMSquare):
+    image_kind = None
+
+
+def test_voxelwise_map_extractor_reads_its_session_image(cohort, tmp_path):
+    result = extract(cohort.select(group="HC"), [_QSMSquare()], rois=ROIS,
+                     out_dir=tmp_path / "o", progress=False)
+    ses = result["03"].session("baseline")
+    path = ses.images["qsm_sq"]
+    assert path == tmp_path / "o" / map_filename("03", "baseline", "qsm_sq", "map")
+    assert "/anat/" in path.as_posix() and path.name.endswith("_desc-qsmsq_map.nii.gz")
+    qsm = nib.load(cohort["03"].session("baseline").images["qsm"]).get_fdata()
+    mask = nib.load(cohort["03"].session("baseline").images["mask"]).get_fdata() > 0
+    np.testing.assert_allclose(nib.load(path).get_fdata()[mask], qsm[mask] ** 2, rtol=1e-6)
+    with pytest.raises(ExtractorError, match="does not say which session image"):
+        extract(cohort, [_NoKind()], out_dir=tmp_path / "o2", progress=False)
