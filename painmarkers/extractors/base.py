@@ -187,6 +187,11 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
 
     Notes
     -----
+    Class variables: ``feature`` (identifier naming the output), ``input_kind``
+    (``"bold"`` or ``"map"``), ``accepts_confounds`` (default False) and
+    ``image_kind`` (the ``Session.images`` key the cohort driver reads; map
+    extractors must set it, e.g. ``"qsm"``).
+
     Subclass hooks:
 
     * ``_check_params(self)``: validate parameters; raise ``ValueError``.
@@ -202,6 +207,19 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     Masked data keep the image dtype when it is float32 or float64 and are
     float64 otherwise. Images containing NaN or infinite values inside the
     mask are refused.
+
+    scikit-learn's ``parametrize_with_checks`` feeds 2-D numeric arrays to
+    ``fit``/``transform``; extractors take images, and their output width is
+    the number of mask voxels, so those data checks do not apply. The
+    parameter checks (no attributes set in ``__init__``, default-constructible,
+    ``get_params``/``set_params``/``clone`` invariance, repr, mixin order) run
+    in the test suite, and :func:`painmarkers.testing.check_extractor` covers
+    the image behaviour.
+
+    References
+    ----------
+    Abraham A. et al. (2014). Machine learning for neuroimaging with
+    scikit-learn. Front Neuroinform 8:14 (the nilearn masker design).
 
     Examples
     --------
