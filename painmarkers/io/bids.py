@@ -183,7 +183,7 @@ def _ambiguity(kind: str, sub: str, ses: str, files: list[BIDSFile]) -> BIDSErro
                                                         for f in files)})
     hints = []
     for k in keys:
-        values = sorted({str(f.entities.get(k)) for f in files})
+        values = sorted({f.entities.get(k, "<none>") for f in files})
         param = f"{_FILTER_PARAMS[k]}=" if k in _FILTER_PARAMS else f"entities={{{k!r}: ...}}"
         hints.append(f"{k} ({', '.join(values)}): pass {param}")
     listing = "\n  ".join(str(f.path) for f in files)
@@ -298,7 +298,9 @@ def read_bids(
     entities : mapping of str to str or None, default=None
         Any further entity filters, e.g. ``{"acq": "mb4"}``.
     sessions : str, list of str or None, default=None
-        Keep only these session labels (``ses-`` prefix optional).
+        Keep only these session labels (``ses-`` prefix optional). Subjects
+        with none of them stay in the cohort with no sessions
+        (``Cohort.select(session=...)`` drops them).
     subjects : str, list of str or None, default=None
         Read only these subjects (``sub-`` prefix optional); the other
         ``sub-*`` folders are not walked.

@@ -285,6 +285,8 @@ def test_subjects_and_sessions_filters(dataset):
     assert cohort["02"].session_labels == ("post",)
     cohort = read_bids(dataset, sessions="pre")
     assert [s.session_labels for s in cohort] == [("pre",)] * 3
+    cohort = read_bids(dataset, sessions="post")  # HC sub-03 has no post: kept, no sessions
+    assert [s.session_labels for s in cohort] == [("post",), ("post",), ()]
     with pytest.raises(BIDSError, match=r"Subject\(s\) \['07'\] given in subjects= are not"):
         read_bids(dataset, subjects=["01", "07"])
     with pytest.raises(BIDSError, match=r"Session\(s\) \['mid'\] given in sessions= are not.*"
@@ -556,7 +558,8 @@ def test_anat_outputs_follow_bold_space(tmp_path, bids_tree):
     # without a BOLD to follow, native and MNI outputs are ambiguous
     for f in (root / "derivatives" / "fmriprep" / "sub-01" / "func").iterdir():
         f.unlink()
-    with pytest.raises(BIDSError, match=r"(?s)images\['t1_preproc'\].*differ in space"):
+    with pytest.raises(BIDSError, match=r"(?s)images\['t1_preproc'\].*differ in space "
+                                        r"\(<none>, MNI152NLin2009cAsym\): pass space="):
         read_bids(root)
 
 
