@@ -189,8 +189,9 @@ def _ambiguity(kind: str, sub: str, ses: str, files: list[BIDSFile]) -> BIDSErro
     listing = "\n  ".join(str(f.path) for f in files)
     return BIDSError(
         f"Subject {sub!r} session {ses!r}: {len(files)} files match images[{kind!r}]:\n  "
-        f"{listing}\nThey differ in " + ("; ".join(hints) or "nothing but their folder")
-        + " to read_bids to choose one."
+        f"{listing}\n" + (f"They differ in {'; '.join(hints)} to read_bids to choose one."
+                          if hints else "They differ only in their folder: pass the one "
+                          "derivatives folder to use as derivatives= to read_bids.")
     )
 
 

@@ -623,3 +623,15 @@ def test_bidsignore_skips_listed_files(dataset, bids_tree):
     # anchored path patterns
     (dataset / ".bidsignore").write_text("/sub-01/ses-pre/func/notes*\nsub-99_pilot/\n")
     assert len(read_bids(dataset)) == 3
+
+
+def test_same_file_in_two_pipelines(dataset, bids_tree):
+    other = dataset / "derivatives" / "otherprep" / "sub-01" / "ses-pre" / "func"
+    name = f"sub-01_ses-pre_task-rest_space-{MNI}_res-2_desc-preproc_bold.nii.gz"
+    bids_tree.write_nifti(other / name)
+    with pytest.raises(BIDSError, match=r"(?s)2 files match images\['bold'\].*otherprep.*"
+                                        r"differ only in their folder: pass .*derivatives="):
+        read_bids(dataset)
+    cohort = read_bids(dataset, derivatives=dataset / "derivatives" / "otherprep")
+    assert cohort["01"].session("pre").images["bold"] == other / name
+    assert "bold" not in cohort["02"].session("pre").images
