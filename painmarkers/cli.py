@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="which seed study to simulate (default: %(default)s)")
     demo.add_argument("--out", type=Path, default=Path("painmarkers_demo"),
                       help="output folder (default: %(default)s)")
-    demo.add_argument("--resolution", type=float, default=4.0,
+    demo.add_argument("--resolution", type=int, default=4, choices=(1, 2, 3, 4, 5, 6),
                       help="voxel size of the simulated data in mm (default: %(default)s)")
     demo.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (joblib)")
     demo.add_argument("--random-state", type=int, default=0, help="simulation seed")
@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="write a simulated BIDS dataset")
     sim.add_argument("--design", choices=DESIGNS, default="rtms_alff_clbp")
     sim.add_argument("--out", type=Path, required=True, help="output folder")
-    sim.add_argument("--resolution", type=float, default=4.0)
+    sim.add_argument("--resolution", type=int, default=4, choices=(1, 2, 3, 4, 5, 6))
     sim.add_argument("--random-state", type=int, default=0)
     sim.add_argument("--overwrite", action="store_true")
 

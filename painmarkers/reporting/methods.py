@@ -124,9 +124,12 @@ def methods_text(provenance: Mapping[str, Any]) -> tuple[str, list[str]]:
                          f"{cite('dworkin2008')}.")
         elif kind in ("paired_ttest", "two_sample_ttest"):
             test = "Paired" if kind == "paired_ttest" else "Two-sample"
-            parts.append(f"{test} t-tests compared {p.get('dv')}; effect sizes are Cohen's d "
-                         "(dz for paired data) with Hedges' g, and ROI-wise p values were "
-                         f"corrected by the Benjamini-Hochberg FDR {cite('benjamini1995')}.")
+            dv = p.get("dv")
+            dv = ", ".join(dv) if isinstance(dv, list) else dv
+            parts.append(f"{test} t-tests compared {dv}; effect sizes are Cohen's d "
+                         "(d_z for paired data) with Hedges' g, and p values across the tests "
+                         f"of one table were corrected by the Benjamini-Hochberg FDR "
+                         f"{cite('benjamini1995')}.")
         elif kind == "correlation":
             parts.append(f"{str(p.get('method', 'pearson')).capitalize()} correlations related "
                          f"{p.get('x')} to {p.get('y')} (95 % CI by Fisher z), with FDR "
@@ -157,4 +160,5 @@ def methods_text(provenance: Mapping[str, Any]) -> tuple[str, list[str]]:
                          f"given with a DeLong 95 % CI {cite('delong1988')} and a label-"
                          f"permutation p {cite('varoquaux2018')}.")
     refs = [f"[{i + 1}] {REFERENCES[k]}" for i, k in enumerate(cited)]
-    return " ".join(parts), refs
+    unique = list(dict.fromkeys(parts))  # the same sentence twice says nothing new
+    return " ".join(unique), refs

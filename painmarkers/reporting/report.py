@@ -30,6 +30,7 @@ th{background:#f0f3f6}td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#555}.note{color:#555;font-size:.9em}
 nav ul{columns:2}code{background:#f4f4f4;padding:0 .2em}
+.scroll{overflow-x:auto}details{margin:1em 0}summary{cursor:pointer;color:#345}
 """
 
 
@@ -125,8 +126,13 @@ class HTMLReport:
         cls = ' class="note"' if note else ""
         self._current().blocks.append(f"<p{cls}>{html.escape(text)}</p>")
 
-    def table(self, frame: pd.DataFrame, caption: str = "", *, max_rows: int = 200) -> None:
-        """Add a table; numbers are rounded for display only (files keep full precision)."""
+    def table(self, frame: pd.DataFrame, caption: str = "", *, max_rows: int = 200,
+              collapsed: bool = False) -> None:
+        """Add a table; numbers are rounded for display only (files keep full precision).
+
+        With ``collapsed=True`` the table is folded under its caption (a
+        ``<details>`` element, no script needed).
+        """
         shown = frame.head(max_rows)
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
         body = "".join(
@@ -136,8 +142,12 @@ class HTMLReport:
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
         more = (f'<p class="note">{len(frame) - max_rows} more rows in the TSV file.</p>'
                 if len(frame) > max_rows else "")
-        self._current().blocks.append(
-            f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}")
+        table = (f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead>'
+                 f"<tbody>{body}</tbody></table></div>{more}")
+        if collapsed:
+            summary = html.escape(caption or "table") + f" ({len(frame)} rows)"
+            table = f"<details><summary>{summary}</summary>{table}</details>"
+        self._current().blocks.append(table)
 
     def figure(self, fig_or_png: Any, caption: str = "") -> None:
         """Add a figure: a matplotlib Figure, PNG bytes or the path of a PNG file."""

@@ -54,10 +54,10 @@ def _select(cohort: Cohort, group: Any = None, session: Any = None) -> Cohort:
 
 
 def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,
-           columns: Sequence[str] | None = None) -> None:
+           columns: Sequence[str] | None = None, *, collapsed: bool = False) -> None:
     ctx.save_table(name, frame)
     shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
-    ctx.report.table(shown, caption=caption)
+    ctx.report.table(shown, caption=caption, collapsed=collapsed)
 
 
 _TEST_SHOWN = ("dv", "contrast", "n", "n_excluded", "mean_x", "mean_y", "mean_diff",
@@ -79,7 +79,7 @@ def _adjust(frame: pd.DataFrame, method: str | None = "fdr_bh", by=None) -> pd.D
 
 # -- tabular analyses ----------------------------------------------------------------------
 def run_demographics(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
-    from painmarkers.reporting import demographics_table
+    from painmarkers.reporting import demographics_table, format_table
 
     p = spec.params
     present = set(cohort.participants().columns)
@@ -90,8 +90,25 @@ def run_demographics(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dic
     ctx.report.section("Participants (Table 1)")
     if missing:
         ctx.report.text(f"Not in participants.tsv, so not tabulated: {missing}.", note=True)
-    _table(ctx, spec.name, table, "Demographics: mean (SD); sex as female/male %")
+    ctx.save_table(spec.name, table)
+    ctx.report.table(format_table(table).reset_index(),
+                     caption="Demographics: mean (SD); sex as female/male %")
     return _record(spec, n=len(cohort), missing_variables=missing)
+
+
+def run_clinical_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    from painmarkers.reporting import clinical_table, format_table
+
+    p = spec.params
+    data = _select(cohort, group=p["group"])
+    instruments = [get_instrument(i).name for i in p["instruments"]]
+    table = clinical_table(data, instruments, pre=p["pre"], post=p["post"])
+    ctx.report.section("Pain and disability before and after (Table 2)")
+    ctx.save_table(spec.name, table)
+    ctx.report.table(format_table(table).reset_index(),
+                     caption="Mean ± SD; percent change (PPR for pain, PDC for disability); "
+                             "paired t-test")
+    return _record(spec, n=len(data))
 
 
 def run_outcomes(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
@@ -111,7 +128,7 @@ def run_outcomes(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[st
         f"moderate responders (≥ 30 %): {int(ok['responder_moderate'].sum())}, "
         f"substantial (≥ 50 %): {int(ok['responder_substantial'].sum())}. "
         f"Excluded: {len(frame) - len(ok)}.")
-    _table(ctx, spec.name, frame, f"{inst} per subject")
+    _table(ctx, spec.name, frame, f"{inst} per subject", collapsed=True)
     from painmarkers.reporting.plots import plot_group_values
 
     fig = plot_group_values({p["pre"]: ok["pre"], p["post"]: ok["post"]}, ylabel=inst,
@@ -324,6 +341,7 @@ def run_classifier(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[
 
 HANDLERS: dict[str, Handler] = {
     "demographics": run_demographics,
+    "clinical_table": run_clinical_table,
     "outcomes": run_outcomes,
     "paired_ttest": run_paired,
     "two_sample_ttest": run_two_sample,

@@ -61,6 +61,7 @@ class RunContext:
     figures: dict[str, Path] = field(default_factory=dict)
     maps: dict[str, Path] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=lambda: __import__("time").perf_counter())
 
     def save_table(self, name: str, frame: pd.DataFrame) -> Path:
         """Write ``frame`` as ``tables/<name>.tsv`` (full precision) and remember it."""
@@ -75,6 +76,8 @@ class RunContext:
 
         import matplotlib.pyplot as plt
 
+        if not hasattr(fig, "savefig") and hasattr(fig, "figure"):  # an Axes was returned
+            fig = fig.figure
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -89,6 +92,9 @@ class RunContext:
         return write_atomic(self.out_dir / relpath, text + "\n")
 
     def log(self, message: str) -> None:
-        """Print a progress line unless quiet."""
+        """Print a progress line (with the elapsed time) unless quiet."""
+        import time
+
         if self.progress:
-            print(f"[painmarkers] {message}", flush=True)
+            elapsed = time.perf_counter() - self.started
+            print(f"[painmarkers {elapsed:6.1f}s] {message}", flush=True)

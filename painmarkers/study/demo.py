@@ -34,8 +34,13 @@ band = [0.01, 0.08]
 convention = "dpabi"
 standardize = "mean"
 
-[rois]                 # 6 mm-diameter spheres on the nine Table 3 peaks
-set = "rtms_alff_clbp"
+[rois]                 # 6 mm-diameter spheres on the nine Table 3 peaks, plus three control
+set = "rtms_alff_clbp"  # regions where the simulation planted nothing
+spheres = [
+  {{ name = "CAL_L", center = [-8, -84, 6], radius_mm = 3 }},
+  {{ name = "STG_R", center = [58, -22, 4], radius_mm = 3 }},
+  {{ name = "CER_L", center = [-30, -66, -30], radius_mm = 3 }},
+]
 
 [[analyses]]
 type = "demographics"
@@ -51,6 +56,12 @@ group = "CLBP"
 type = "outcomes"
 name = "pdc_rmdq"
 instrument = "RMDQ"
+group = "CLBP"
+
+[[analyses]]
+type = "clinical_table"
+name = "table2_clinical"
+instruments = ["VAS", "RMDQ"]
 group = "CLBP"
 
 [[analyses]]
@@ -185,7 +196,7 @@ DEMO_SPECS = {"rtms_alff_clbp": _RTMS, "qsm_fc_clbp": _QSM}
 
 
 def run_demo(design: str = "rtms_alff_clbp", out_dir: str | PathLike = "painmarkers_demo", *,
-             resolution_mm: float = 4.0, random_state: int = 0, n_jobs: int | None = None,
+             resolution_mm: int = 4, random_state: int = 0, n_jobs: int | None = None,
              n_permutations: int = 1000, overwrite: bool = False,
              progress: bool = True) -> StudyResult:
     """Simulate a seed study as a BIDS dataset and run its specification.
@@ -201,7 +212,7 @@ def run_demo(design: str = "rtms_alff_clbp", out_dir: str | PathLike = "painmark
         Which seed study to simulate.
     out_dir : path-like, default="painmarkers_demo"
         Output folder.
-    resolution_mm : float, default=4.0
+    resolution_mm : int, default=4
         Voxel size of the simulated images.
     random_state : int, default=0
         Seed of the simulation and of every stochastic analysis step.

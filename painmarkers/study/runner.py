@@ -137,7 +137,8 @@ def _motion_exclusion(ctx: RunContext, cohort: Cohort, rule: Mapping[str, float]
                     + (f" or mean FD exceeds {qc.max_mean_fd:g} mm" if qc.max_mean_fd else "")
                     + f". Sessions assessed: {len(table)}; excluded: {n_ex}.")
     ctx.save_table("motion_qc", table)
-    ctx.report.table(table, caption="Motion per session (Power FD, realignment maxima)")
+    ctx.report.table(table, caption="Motion per session (Power FD, realignment maxima)",
+                     collapsed=True)
     return Cohort(subjects), table[table["excluded"]] if len(table) else table
 
 

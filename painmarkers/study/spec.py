@@ -51,6 +51,10 @@ ANALYSIS_TYPES: dict[str, dict[str, dict[str, Any]]] = {
         "optional": {"variables": ["age", "bmi", "pain_duration_years"], "sex": "sex",
                      "group": "group"},
     },
+    "clinical_table": {
+        "required": {"instruments": list},
+        "optional": {"pre": "pre", "post": "post", "group": None},
+    },
     "outcomes": {
         "required": {"instrument": str},
         "optional": {"pre": "pre", "post": "post", "group": None},
