@@ -66,8 +66,8 @@ def _load_atlas(name: str):
             raw = fh.read(n_vox * dtype.itemsize)
             vol = np.frombuffer(raw, dtype=dtype).astype(np.float32) * slope + inter
             better = vol > best
-            best[better] = vol[better]
-            arg[better] = v
+            np.copyto(best, vol, where=better)
+            np.copyto(arg, v, where=better)
     shape = (nx, ny, nz)
     return (
         arg.reshape(shape, order="F"),
