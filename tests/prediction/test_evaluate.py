@@ -76,7 +76,8 @@ def test_matches_manual_sklearn_pipeline():
     res = evaluate_biomarker(df, cols, "group", "CLBP", cv=cv, n_permutations=0,
                              random_state=0)
     y = (df["group"] == "CLBP").astype(int).to_numpy()
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model = make_pipeline(StandardScaler(),
+                          LogisticRegression(solver="newton-cholesky", max_iter=1000))
     ref = cross_val_predict(model, df[cols].to_numpy(), y, cv=cv, method="predict_proba")[:, 1]
     np.testing.assert_allclose(res.predictions["score"], ref, rtol=1e-6)
     assert np.isnan(res.permutation_p) and res.null_distribution.size == 0
