@@ -20,7 +20,6 @@ from typing import Any
 
 from painmarkers.exceptions import ExtractorError, RegistryError
 from painmarkers.extractors._checks import run_extractor_checks
-from painmarkers.extractors.base import BaseExtractor
 
 __all__ = ["ENTRY_POINT_GROUP", "get_extractor", "list_extractors", "register_extractor"]
 
@@ -197,7 +196,3 @@ def list_extractors() -> list[str]:
     names |= {n for n in _BUILTINS if _load_builtin(n) is not None}
     names |= {ep.name for ep in _entry_points()}
     return sorted(names)
-
-
-def _is_extractor_class(obj: Any) -> bool:
-    return isinstance(obj, type) and issubclass(obj, BaseExtractor)
