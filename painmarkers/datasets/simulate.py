@@ -180,12 +180,16 @@ def _entropy(random_state: Any) -> int:
         return int(random_state.integers(0, 2**63 - 1))
     if random_state is None:
         return int(np.random.SeedSequence().entropy)
-    check_random_state(random_state)  # raises a clear TypeError for anything else
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(0, 2**31 - 1))
-    if int(random_state) < 0:
-        raise ValueError(f"The 'random_state' parameter must be >= 0. Got {random_state!r}.")
-    return int(random_state)
+    if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(
+                f"The 'random_state' parameter must be >= 0. Got {random_state!r}.")
+        return int(random_state)
+    check_random_state(random_state)  # raises a clear TypeError for anything else
+    raise TypeError(  # e.g. a bool, which check_random_state takes as an int
+        f"The 'random_state' parameter must be None, an int or a Generator. Got {random_state!r}.")
 
 
 # --- file names ---

@@ -1,0 +1,120 @@
+"""Arguments, determinism and the out_dir policy of simulate_cohort (cheap 8 mm datasets)."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from painmarkers.datasets import list_designs, simulate_cohort
+
+TINY = {"resolution_mm": 8, "n_volumes": 64, "n_clbp": 2, "n_hc": 2}
+
+
+def _digest(root):
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def test_list_designs():
+    assert list_designs() == ["rtms_alff_clbp", "qsm_fc_clbp"]
+
+
+@pytest.mark.parametrize("design", ["rtms_alff_clbp", "qsm_fc_clbp"])
+def test_same_seed_same_bytes_even_in_parallel(tmp_path, design):
+    first = simulate_cohort(design, tmp_path / "a", random_state=5, **TINY)
+    second = simulate_cohort(design, tmp_path / "b", random_state=5, n_jobs=2, **TINY)
+    digest_a, digest_b = _digest(first.root), _digest(second.root)
+    assert len(digest_a) > 10
+    assert digest_a == digest_b
+    third = simulate_cohort(design, tmp_path / "c", random_state=6, **TINY)
+    digest_c = _digest(third.root)
+    bold = first.sessions.iloc[0]["bold"]
+    assert digest_c[bold] != digest_a[bold]
+
+
+def test_generator_and_none_random_state_are_recorded(tmp_path):
+    gen = simulate_cohort("rtms_alff_clbp", tmp_path / "g",
+                          random_state=np.random.default_rng(1), **TINY)
+    entropy = int(gen.parameters["seed_entropy"])
+    again = simulate_cohort("rtms_alff_clbp", tmp_path / "h", random_state=entropy, **TINY)
+    bold = gen.sessions.iloc[0]["bold"]
+    assert (gen.root / bold).read_bytes() == (again.root / bold).read_bytes()
+    fresh = simulate_cohort("rtms_alff_clbp", tmp_path / "n", random_state=None, **TINY)
+    assert int(fresh.ground_truth["parameters"]["seed_entropy"]) >= 0
+
+
+def test_writes_only_inside_out_dir(tmp_path):
+    out = tmp_path / "deep" / "out"
+    simulate_cohort("rtms_alff_clbp", out, **TINY)
+    assert [p.name for p in tmp_path.iterdir()] == ["deep"]
+    assert [p.name for p in (tmp_path / "deep").iterdir()] == ["out"]
+
+
+def test_refuses_non_empty_out_dir(tmp_path):
+    out = tmp_path / "user"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match=r"'out_dir'.*user.*not empty"):
+        simulate_cohort("rtms_alff_clbp", out, **TINY)
+    with pytest.raises(FileExistsError, match="does not hold a dataset written by"):
+        simulate_cohort("rtms_alff_clbp", out, overwrite=True, **TINY)
+    assert (out / "precious.txt").read_text() == "keep me"
+    assert [p.name for p in out.iterdir()] == ["precious.txt"]
+
+
+def test_overwrite_replaces_a_previous_simulation(tmp_path):
+    out = tmp_path / "sim"
+    simulate_cohort("qsm_fc_clbp", out, **TINY)
+    assert (out / "derivatives" / "qsm").is_dir()
+    data = simulate_cohort("rtms_alff_clbp", out, overwrite=True, **TINY)
+    assert data.design == "rtms_alff_clbp"
+    assert not (out / "derivatives" / "qsm").exists()  # nothing stale left
+    assert data.ground_truth["design"] == "rtms_alff_clbp"
+
+
+def test_out_dir_is_a_file(tmp_path):
+    path = tmp_path / "file.txt"
+    path.write_text("x")
+    with pytest.raises(FileExistsError, match="not a directory"):
+        simulate_cohort("rtms_alff_clbp", path, **TINY)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"design": "fmri_magic"}, ValueError,
+     r"'design'.*'rtms_alff_clbp', 'qsm_fc_clbp'.*Got 'fmri_magic'"),
+    ({"resolution_mm": 0}, ValueError, r"'resolution_mm'.*>= 1. Got 0"),
+    ({"resolution_mm": -4}, ValueError, r"'resolution_mm'.*Got -4"),
+    ({"resolution_mm": 2.5}, TypeError, r"'resolution_mm'.*integer. Got 2.5"),
+    ({"n_volumes": 20}, ValueError, r"'n_volumes'.*>= 64. Got 20"),
+    ({"t_r": 0}, ValueError, r"'t_r'.*\(0, 100\]. Got 0"),
+    ({"t_r": "3"}, TypeError, r"'t_r'.*real number"),
+    ({"fwhm_mm": -1.0}, ValueError, r"'fwhm_mm'.*Got -1.0"),
+    ({"n_clbp": 1}, ValueError, r"'n_clbp'.*>= 2. Got 1"),
+    ({"n_hc": 0}, ValueError, r"'n_hc'.*>= 2. Got 0"),
+    ({"effect_scale": -0.5}, ValueError, r"'effect_scale'.*Got -0.5"),
+    ({"n_jobs": 0}, ValueError, r"'n_jobs'.*Got 0"),
+    ({"random_state": "seed"}, TypeError, r"'random_state'.*Got 'seed'"),
+    ({"random_state": -3}, ValueError, r"'random_state'.*>= 0. Got -3"),
+    ({"overwrite": "yes"}, TypeError, r"'overwrite'.*Got 'yes'"),
+])
+def test_bad_arguments(tmp_path, kwargs, error, match):
+    args = {"design": "rtms_alff_clbp", "out_dir": tmp_path / "out", **TINY, **kwargs}
+    with pytest.raises(error, match=match):
+        simulate_cohort(**args)
+    assert not (tmp_path / "out").exists()  # validated before anything is written
+
+
+def test_out_dir_required_and_typed(tmp_path):
+    with pytest.raises(TypeError, match="'out_dir' parameter is required"):
+        simulate_cohort("rtms_alff_clbp")
+    with pytest.raises(TypeError, match=r"'out_dir'.*path. Got 3"):
+        simulate_cohort("rtms_alff_clbp", 3)
+
+
+def test_effect_scale_zero_plants_no_group_or_treatment_effect(tmp_path):
+    data = simulate_cohort("rtms_alff_clbp", tmp_path / "null", effect_scale=0.0, **TINY)
+    effects = data.ground_truth["alff"]["effects"]
+    assert all(e["log_ratio"] == 0 and e["direction"] == "none" for e in effects)
+    qsm = simulate_cohort("qsm_fc_clbp", tmp_path / "nullq", effect_scale=0.0, **TINY)
+    assert all(e["cohen_d"] == 0 for e in qsm.ground_truth["qsm"]["effects"])
