@@ -283,7 +283,7 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result) -> None:
 
 def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | None = None,
             out_dir: str | PathLike | None = None, progress: bool = True,
-            motion: MotionQC | None = None, exclude_motion: bool = True,
+            motion: MotionQC | bool | None = None, exclude_motion: bool = True,
             space: str = "MNI152NLin2009cAsym", on_error: str = "raise") -> Cohort:
     """Run extractors over every session of a cohort.
 
@@ -315,9 +315,10 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
         under a dataset's ``derivatives/``.
     progress : bool, default=True
         Show a tqdm progress bar over sessions.
-    motion : MotionQC or None, default=None
-        Motion rule; None uses ``MotionQC()`` (3 mm / 3°). Sessions without
-        ``confounds``/``motion`` images are not assessed (reported as NaN).
+    motion : MotionQC, None or False, default=None
+        Motion rule; None uses ``MotionQC()`` (3 mm / 3°); False skips motion
+        QC. Sessions without ``confounds``/``motion`` images are not assessed
+        (reported as NaN).
     exclude_motion : bool, default=True
         Skip the extraction of sessions that break the motion rule (they are
         kept in the cohort, flagged ``motion_excluded = 1`` in metadata and
@@ -383,9 +384,14 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
     roi_list = None if rois is None else check_rois(rois)
     n_jobs = check_n_jobs(n_jobs)
     check_choice(on_error, ("raise", "skip"), "on_error")
-    motion = MotionQC() if motion is None else motion
-    if not isinstance(motion, MotionQC):
-        raise TypeError(f"The 'motion' parameter must be a MotionQC or None. Got {motion!r}.")
+    if motion is False:
+        motion = None
+    elif motion is None:
+        motion = MotionQC()
+    elif not isinstance(motion, MotionQC):
+        raise TypeError(
+            f"The 'motion' parameter must be a MotionQC, None or False. Got {motion!r}."
+        )
     out = _check_out_dir(out_dir, cohort)
     out.mkdir(parents=True, exist_ok=True)
     description = out / "dataset_description.json"

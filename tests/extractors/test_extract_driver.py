@@ -129,6 +129,11 @@ def test_motion_flag_only_extracts_everything(cohort, tmp_path):
                      progress=False, exclude_motion=False)
     bad = result["02"].session("post")
     assert bad.metadata["motion_excluded"] == 1.0 and len(bad.measures) == 2
+    no_qc = extract(cohort, [MapMean(ROIS, kind="qsm")], out_dir=tmp_path / "o2",
+                    progress=False, motion=False)
+    assert "mean_fd" not in no_qc["02"].session("post").metadata
+    with pytest.raises(TypeError, match="'motion' parameter must be a MotionQC"):
+        extract(cohort, [MapMean(ROIS)], out_dir=tmp_path / "o3", motion="strict")
 
 
 def test_parallel_and_dask_backends_give_identical_results(cohort, tmp_path):
