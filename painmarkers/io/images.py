@@ -12,7 +12,7 @@ from painmarkers.exceptions import ImageError
 
 __all__ = ["header_t_r", "load_img"]
 
-try:  # optional: python-isal decompresses gzip 1.5-3x faster than zlib
+try:  # optional: python-isal inflates gzip faster than zlib
     from isal import igzip as _igzip
 except ImportError:  # pragma: no cover - exercised only without the 'fast' extra
     _igzip = None
@@ -43,8 +43,10 @@ def load_img(path: str | PathLike, *, name: str = "img"):
     -----
     ``nibabel.load`` streams gzip through zlib. Reading the whole compressed
     file and inflating it with ``isal.igzip`` (the ``fast`` extra,
-    ``pip install painmarkers[fast]``) gives the same array in less time;
-    for 4-D BOLD series that are read in full anyway this is a free speed-up.
+    ``pip install painmarkers[fast]``) gives the same array in less time
+    (1.3-1.5 times faster for a 61 x 73 x 61 x 190 float32 BOLD series of
+    126 MB compressed); for 4-D series that are read in full anyway this is a
+    free speed-up, at the cost of holding the compressed bytes in memory once.
     Without isal the function is ``nibabel.load``.
 
     Examples
