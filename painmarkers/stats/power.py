@@ -124,6 +124,14 @@ def power_ttest(
             raise ValueError("The 'effect_size' parameter must be non-zero to solve for n. Got 0.")
     if n is not None:
         n = check_interval(n, "n", 2, None)
+    if effect_size is not None and solved != "power" and (
+        (alternative == "greater" and effect_size <= 0)
+        or (alternative == "less" and effect_size >= 0)
+    ):
+        raise ValueError(
+            f"With alternative={alternative!r} the effect size must be "
+            f"{'positive' if alternative == 'greater' else 'negative'}; got {effect_size!r}."
+        )
     alt = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}[alternative]
     if design == "two-sample":
         engine = TTestIndPower()
@@ -264,6 +272,13 @@ def power_corr(
         n = check_interval(n, "n", 4, None, closed="neither")
     if power is not None:
         power = check_interval(power, "power", 0, 1, closed="neither")
+    if r is not None and solved != "power" and (
+        (alternative == "greater" and r <= 0) or (alternative == "less" and r >= 0)
+    ):
+        raise ValueError(
+            f"With alternative={alternative!r} the correlation must be "
+            f"{'positive' if alternative == 'greater' else 'negative'}; got r={r!r}."
+        )
     n_exact = n
     if solved == "power":
         power = _corr_power(r, n, alpha, alternative, method)

@@ -134,3 +134,7 @@ def test_bad_input():
         power_ttest(effect_size=0.5, power=0.8, design="anova")
     with pytest.raises(ValueError, match="non-zero"):
         power_corr(r=0.0, power=0.8)
+    with pytest.raises(ValueError, match="alternative='less' the effect size must be negative"):
+        power_ttest(effect_size=0.5, power=0.8, alternative="less")
+    with pytest.raises(ValueError, match=r"correlation must be positive; got r=-0\.3"):
+        power_corr(r=-0.3, power=0.8, alternative="greater")
