@@ -98,6 +98,12 @@ def build_model(data: np.ndarray, tested: np.ndarray, nuisance: np.ndarray | Non
                  and np.allclose(q[:, k] @ resid, 0.0, atol=1e-9 * (1 + np.abs(resid).max()))]
         used = [k for k in used if k not in const]
     ss = np.einsum("ij,ij->j", resid, resid)
+    # voxels the nuisance model explains exactly (e.g. constant voxels with an
+    # intercept) keep only round-off residuals: make them exactly zero (t = 0)
+    exact = ss <= 1e-20 * np.einsum("ij,ij->j", data, data)
+    if exact.any():
+        resid[:, exact] = 0.0
+        ss[exact] = 0.0
     return PermutationModel(resid=resid, ss=ss, basis=q, used_columns=tuple(used), df=df,
                             scheme=scheme)
 
@@ -139,3 +145,60 @@ def t_block(model: PermutationModel, ops: np.ndarray, dtype=np.float64) -> np.nd
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(ok, last / scale, 0.0)
     return t
+
+
+def ratio_block(model: PermutationModel, ops: np.ndarray):
+    """Products and explained fractions of a block, for thresholding without t maps.
+
+    ``t² = df·r / (1 − r)`` with ``r = B_K² / (‖E‖² − Σ_{k<K} B_k²)``, so ``|t|``
+    is increasing in ``r`` and ``t > t*`` is ``B_K > 0 and r > t*² / (df + t*²)``.
+    Comparing ``r`` with a constant avoids forming the t maps of all voxels.
+
+    Parameters
+    ----------
+    model : PermutationModel
+    ops : ndarray, shape (P, n)
+        As for :func:`t_block`.
+
+    Returns
+    -------
+    last : ndarray, shape (P, V)
+        ``B_K`` (its sign is the sign of t).
+    ratio : ndarray, shape (P, V)
+        ``r`` in [0, 1); 0 where the residual sum of squares vanishes.
+    """
+    resid = model.resid
+    n_cols = model.basis.shape[1]
+    denom = None
+    last = None
+    for k in model.used_columns:
+        col = model.basis[:, k]
+        weights = ops * col if model.scheme == "sign_flip" else col[ops]
+        prod = weights @ resid
+        if k == n_cols - 1:
+            last = prod
+        else:
+            if denom is None:
+                denom = np.broadcast_to(model.ss, prod.shape).copy()
+            prod *= prod
+            denom -= prod
+    ratio = last * last
+    if denom is None:
+        with np.errstate(divide="ignore"):
+            inv = np.where(model.ss > 0, 1.0 / model.ss, 0.0)
+        ratio *= inv
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(ratio, denom, out=ratio, where=denom > 1e-10 * model.ss)
+        ratio[denom <= 1e-10 * model.ss] = 0.0
+    # exact fits (RSS below 1e-10 of the total): t = 0, as in t_block
+    if ratio.size and ratio.max() >= 1.0 - 1e-10:
+        ratio[ratio >= 1.0 - 1e-10] = 0.0
+    return last, ratio
+
+
+def ratio_to_t(ratio: np.ndarray, df: int, sign=None) -> np.ndarray:
+    """``t = sign·sqrt(df·r / (1 − r))`` (see :func:`ratio_block`)."""
+    ratio = np.asarray(ratio, dtype=float)
+    t = np.sqrt(df * ratio / (1.0 - ratio))
+    return t if sign is None else np.where(sign < 0, -t, t)

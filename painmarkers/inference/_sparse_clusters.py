@@ -19,7 +19,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["MaskNeighbours", "block_cluster_maxima", "label_block"]
+__all__ = ["MaskNeighbours", "active_cluster_maxima", "block_cluster_maxima", "label_block"]
 
 _CONNECTIVITY_ORDER = {6: 1, 18: 2, 26: 3}
 
@@ -143,25 +143,47 @@ def block_cluster_maxima(stat: np.ndarray, threshold: float, neighbours: MaskNei
         Largest cluster mass, the sum over the cluster of
         ``|stat| - threshold`` (0 when none).
     """
-    n_maps = stat.shape[0]
+    if two_tailed:
+        rows, cols = np.nonzero((stat > threshold) | (stat < -threshold))
+    else:
+        rows, cols = np.nonzero(stat > threshold)
+    return active_cluster_maxima(rows, cols, stat[rows, cols], stat.shape[0], threshold,
+                                 neighbours, two_tailed)
+
+
+def active_cluster_maxima(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_maps: int,
+                          threshold: float, neighbours: MaskNeighbours, two_tailed: bool):
+    """As :func:`block_cluster_maxima`, given only the supra-threshold voxels.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int, shape (n_active,)
+        Map and voxel of each voxel with ``|stat| > threshold`` (``stat >
+        threshold`` when one-tailed), sorted row-major.
+    values : ndarray, shape (n_active,)
+        The statistic at those voxels.
+    n_maps : int
+        Number of maps in the block.
+    threshold, neighbours, two_tailed
+        As for :func:`block_cluster_maxima`.
+
+    Returns
+    -------
+    max_size, max_mass : ndarray, shape (n_maps,)
+    """
     max_size = np.zeros(n_maps, dtype=np.int64)
     max_mass = np.zeros(n_maps, dtype=float)
-    if two_tailed:
-        all_rows, all_cols = np.nonzero((stat > threshold) | (stat < -threshold))
-    else:
-        all_rows, all_cols = np.nonzero(stat > threshold)
-    values = stat[all_rows, all_cols]
     for sign in ((1.0, -1.0) if two_tailed else (1.0,)):
         pick = values > 0 if sign > 0 else values < 0
-        rows, cols = all_rows[pick], all_cols[pick]
-        labels, n_labels = label_block(rows, cols, neighbours)
+        sub_rows, sub_cols = rows[pick], cols[pick]
+        labels, n_labels = label_block(sub_rows, sub_cols, neighbours)
         if n_labels == 0:
             continue
         sizes = np.bincount(labels, minlength=n_labels)
         masses = np.bincount(labels, weights=sign * values[pick] - threshold,
                              minlength=n_labels)
         owner = np.zeros(n_labels, dtype=np.int64)
-        owner[labels] = rows
+        owner[labels] = sub_rows
         np.maximum.at(max_size, owner, sizes)
         np.maximum.at(max_mass, owner, masses)
     return max_size, max_mass

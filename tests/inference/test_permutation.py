@@ -24,7 +24,7 @@ from painmarkers.inference import (
     permutation_cluster_correct,
     voxelwise_ttest,
 )
-from painmarkers.inference._permutation_glm import build_model, t_block
+from painmarkers.inference._permutation_glm import build_model, ratio_block, ratio_to_t, t_block
 from painmarkers.inference._sparse_clusters import MaskNeighbours, block_cluster_maxima
 from painmarkers.inference._tfce import tfce_block
 from painmarkers.inference.permutation import _draw_operations
@@ -126,6 +126,28 @@ def test_t_block_matches_scipy_and_statsmodels():
         for j in range(0, v, 7):
             fit = sm.OLS(s * resid[:, j], np.c_[np.ones(n), cov]).fit()
             np.testing.assert_allclose(got[i, j], fit.tvalues[0], rtol=1e-9)
+
+
+def test_ratio_block_gives_the_same_t():
+    rng = np.random.default_rng(15)
+    n, v = 16, 40
+    y = rng.standard_normal((n, v))
+    y[:, 3] = 2.0  # constant voxel: t = 0 under label permutation
+    cov = rng.standard_normal((n, 2))
+    flips = rng.choice([-1.0, 1.0], size=(5, n))
+    perms = np.array([rng.permutation(n) for _ in range(5)])
+    g = np.r_[np.ones(7), np.zeros(9)]
+    cases = [(build_model(y, np.ones(n), None, "sign_flip"), flips),
+             (build_model(y, np.ones(n), cov - cov.mean(0), "sign_flip"), flips),
+             (build_model(y, g, np.ones((n, 1)), "permute"), perms),
+             (build_model(y, g, np.c_[np.ones(n), cov], "permute"), perms)]
+    for model, ops in cases:
+        t = t_block(model, ops)
+        last, ratio = ratio_block(model, ops)
+        np.testing.assert_allclose(ratio_to_t(ratio, model.df, sign=last), t, rtol=1e-9,
+                                   atol=1e-12)
+        if model.scheme == "permute":
+            np.testing.assert_array_equal(t[:, 3], 0.0)
 
 
 @pytest.mark.parametrize("connectivity", [6, 18, 26])
