@@ -128,21 +128,22 @@ def _scan_files(folder: Path, sub: str, ses: str | None, datatype: str | None, s
     """Parse the files of ``folder``; return its sub-folders."""
     dirs = []
     with os.scandir(folder) as it:
-        for entry in it:
-            if entry.name.startswith("."):
-                continue
-            path = Path(entry.path)
-            is_dir = entry.is_dir()
-            if ignore(path, root, is_dir):
-                continue
-            if is_dir:
-                dirs.append(entry)
-                continue
-            name = _parse(path)
-            _check_consistent(name, path, sub, ses)
-            if name.extension == ".json":
-                sidecars.setdefault(folder, []).append((name, path))
-            out.append(BIDSFile(path, name, datatype, source, root))
+        entries = sorted(it, key=lambda e: e.name)  # deterministic order of files and messages
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        is_dir = entry.is_dir()
+        if ignore(path, root, is_dir):
+            continue
+        if is_dir:
+            dirs.append(entry)
+            continue
+        name = _parse(path)
+        _check_consistent(name, path, sub, ses)
+        if name.extension == ".json":
+            sidecars.setdefault(folder, []).append((name, path))
+        out.append(BIDSFile(path, name, datatype, source, root))
     return dirs
 
 
