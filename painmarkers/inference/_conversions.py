@@ -19,7 +19,9 @@ def t_logsf(t, df):
     ``I_x(a, b) = x^a (1-x)^b / (a B(a, b)) · 2F1(a + b, 1; a + 1; x)``.
     """
     t = np.asarray(t, dtype=float)
-    out = np.asarray(stats.t.logsf(t, df), dtype=float)
+    with np.errstate(divide="ignore"):
+        # stdtr(df, -t) = P(T > t), accurate in the upper tail (incomplete beta)
+        out = np.asarray(np.log(special.stdtr(df, -t)), dtype=float)
     bad = ~np.isfinite(out) & np.isfinite(t) & (t > 0)
     if np.any(bad):
         tb = t[bad] if t.ndim else t

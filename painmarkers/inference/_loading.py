@@ -86,7 +86,7 @@ class ImageStack:
             )
 
     def read(self, i, flat_index):
-        """In-mask values of image ``i`` (float64), given F-order flat voxel indices."""
+        """In-mask values of image ``i`` (float64), given :func:`flat_indices` of the mask."""
         if self._data4 is not None:
             vol = np.asarray(self._data4[..., i])
         else:
@@ -96,8 +96,13 @@ class ImageStack:
             vol = np.asarray(img.dataobj)
         if vol.ndim == 4:
             vol = vol[..., 0]
-        flat = vol.ravel(order="F")
-        return np.take(flat, flat_index).astype(np.float64, copy=False)
+        # index the buffer in its own memory order (no copy): files load Fortran-ordered,
+        # arrays built in Python are usually C-ordered
+        if vol.flags.c_contiguous and not vol.flags.f_contiguous:
+            flat, index = vol.ravel(order="C"), flat_index[1]
+        else:
+            flat, index = vol.ravel(order="F"), flat_index[0]
+        return np.take(flat, index).astype(np.float64, copy=False)
 
     def read_block(self, indices, flat_index, n_jobs=None):
         """Stack of rows ``read(i)`` for ``i`` in ``indices``."""
@@ -112,6 +117,8 @@ class ImageStack:
         return np.vstack(rows)
 
 
-def flat_indices(mask: np.ndarray) -> np.ndarray:
-    """F-order flat indices of mask voxels, listed in the C order of ``data[mask]``."""
-    return np.ravel_multi_index(np.nonzero(mask), mask.shape, order="F")
+def flat_indices(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F-order and C-order flat indices of mask voxels, listed in the order of ``data[mask]``."""
+    ijk = np.nonzero(mask)
+    return (np.ravel_multi_index(ijk, mask.shape, order="F"),
+            np.ravel_multi_index(ijk, mask.shape, order="C"))

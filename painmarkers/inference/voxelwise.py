@@ -305,7 +305,7 @@ def voxelwise_ttest(imgs, design="one_sample", *, groups=None, subjects=None, va
         mask = np.ones(stack.shape, bool)
         explicit_mask = False
     fidx = flat_indices(mask)
-    n_vox = fidx.size
+    n_vox = fidx[0].size
     if estimate_smoothness:
         used, nbx, nby, nbz = neighbour_indices(mask)
         neighbours = (nbx, nby, nbz)
@@ -344,7 +344,7 @@ def voxelwise_ttest(imgs, design="one_sample", *, groups=None, subjects=None, va
         if not valid.any():
             raise DataError("No voxel is finite and non-zero in every image: the mask is empty.")
         mask = np.zeros(stack.shape, bool)
-        mask[np.unravel_index(fidx[valid], stack.shape, order="F")] = True
+        mask[np.unravel_index(fidx[0][valid], stack.shape, order="F")] = True
         keep = valid
     else:
         keep = np.ones(n_vox, bool)
