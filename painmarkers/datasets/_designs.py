@@ -165,6 +165,20 @@ def sessions_table(design: str, participants: pd.DataFrame, rng: np.random.Gener
     return pd.DataFrame(rows)
 
 
+def _change_correlation(entry: dict, pct: str) -> float:
+    """Correlation of baseline and percent change that reproduces the table's post SD.
+
+    With ``post = pre (1 - p)``, to first order ``var(post) = (1 - mp)^2 s_pre^2 +
+    m_pre^2 s_p^2 - 2 (1 - mp) m_pre cov(pre, p)``; solved for ``cov`` with the table's
+    post SD (VAS: +0.22, higher baseline pain -> larger relief; RMDQ: -0.33).
+    """
+    m_pre, s_pre = entry["pre_mean"], entry["pre_sd"]
+    m_p, s_p = entry[f"{pct}_pct_mean"] / 100.0, entry[f"{pct}_pct_sd"] / 100.0
+    spread = (1 - m_p) ** 2 * s_pre**2 + m_pre**2 * s_p**2
+    cov = (spread - entry["post_sd"] ** 2) / (2 * (1 - m_p) * m_pre)
+    return float(np.clip(cov / (s_pre * s_p), -0.9, 0.9))
+
+
 def draw_pain(design: str, participants: pd.DataFrame, rng: np.random.Generator
               ) -> pd.DataFrame:
     """phenotype/pain.tsv for patients: VAS (0-10, 0.1 steps) and RMDQ (0-24, integer).
@@ -172,18 +186,24 @@ def draw_pain(design: str, participants: pd.DataFrame, rng: np.random.Generator
     Before treatment VAS ~ N(7.25, 0.99) and RMDQ ~ N(15.58, 3.40) (seed Table 2);
     the post values follow the seed's percent changes: PPR ~ N(36.22, 13.28) %,
     PDC ~ N(15.89, 7.82) % (each clipped to [0, 95] %), so that
-    ``post = pre * (1 - PPR / 100)``. Controls are not in the table (the seed
-    assessed pain in patients only). The single session of ``qsm_fc_clbp`` uses
-    the pre-treatment distributions (the second seed's scores are not stored).
+    ``post = pre * (1 - PPR / 100)``; the percent change is correlated with the
+    baseline (see :func:`_change_correlation`) so that the post SDs match the table.
+    Controls are not in the table (the seed assessed pain in patients only). The
+    single session of ``qsm_fc_clbp`` uses the pre-treatment distributions (the
+    second seed's scores are not stored).
     """
     table = load_seed_study("rtms_alff_clbp")["table2_clinical"]
     vas_t, rm_t = table["VAS_0_10"], table["RMDQ_0_24"]
     patients = participants.loc[participants["group"] == "CLBP", "participant_id"].tolist()
     n = len(patients)
-    vas_pre = np.clip(rng.normal(vas_t["pre_mean"], vas_t["pre_sd"], n), 0.5, 10.0)
-    rm_pre = np.clip(rng.normal(rm_t["pre_mean"], rm_t["pre_sd"], n), 1.0, 24.0)
-    ppr = np.clip(rng.normal(vas_t["PPR_pct_mean"], vas_t["PPR_pct_sd"], n), 0.0, 95.0)
-    pdc = np.clip(rng.normal(rm_t["PDC_pct_mean"], rm_t["PDC_pct_sd"], n), 0.0, 95.0)
+    z_vas, z_rm = rng.standard_normal(n), rng.standard_normal(n)
+    rho_vas, rho_rm = _change_correlation(vas_t, "PPR"), _change_correlation(rm_t, "PDC")
+    vas_pre = np.clip(vas_t["pre_mean"] + vas_t["pre_sd"] * z_vas, 0.5, 10.0)
+    rm_pre = np.clip(rm_t["pre_mean"] + rm_t["pre_sd"] * z_rm, 1.0, 24.0)
+    ppr_z = rho_vas * z_vas + np.sqrt(1 - rho_vas**2) * rng.standard_normal(n)
+    pdc_z = rho_rm * z_rm + np.sqrt(1 - rho_rm**2) * rng.standard_normal(n)
+    ppr = np.clip(vas_t["PPR_pct_mean"] + vas_t["PPR_pct_sd"] * ppr_z, 0.0, 95.0)
+    pdc = np.clip(rm_t["PDC_pct_mean"] + rm_t["PDC_pct_sd"] * pdc_z, 0.0, 95.0)
     vas_pre_r, rm_pre_r = vas_pre.round(1), np.rint(rm_pre).astype(int)
     vas_post = np.clip(vas_pre_r * (1 - ppr / 100.0), 0.0, 10.0).round(1)
     rm_post = np.clip(np.rint(rm_pre_r * (1 - pdc / 100.0)), 0, 24).astype(int)
