@@ -27,7 +27,7 @@ from painmarkers.inference import (
 from painmarkers.inference._permutation_glm import build_model, ratio_block, ratio_to_t, t_block
 from painmarkers.inference._sparse_clusters import MaskNeighbours, block_cluster_maxima
 from painmarkers.inference._tfce import tfce_block
-from painmarkers.inference.permutation import _draw_operations
+from painmarkers.inference.permutation import _block_maxima, _draw_operations
 from painmarkers.schema import CLUSTER_COLUMNS
 
 SHAPE = (12, 12, 10)
@@ -327,6 +327,21 @@ def test_matches_nilearn_permuted_ols():
     assert stats.ks_2samp(ours, theirs).pvalue > 0.01
     assert stats.ks_2samp(res.null_distribution["max_t"].to_numpy()[1:],
                           out["h0_max_t"].ravel()).pvalue > 0.01
+    # the very same sign flips as nilearn (its RandomState stream, one job, flips
+    # compounded from one permutation to the next) give the same null maxima
+    seed = np.random.RandomState(1).randint(1, np.iinfo(np.int32).max - 1)
+    chunk_rng = np.random.RandomState(seed)
+    signs, current = [], np.ones(n)
+    for _ in range(n_perm):
+        current = current * (chunk_rng.randint(2, size=(n, 1)) * 2 - 1).ravel()
+        signs.append(current)
+    model = build_model(y.astype(float), np.ones(n), None, "sign_flip")
+    nb = MaskNeighbours(np.ones(SHAPE, bool), 6)
+    thr = stats.t.isf(0.01 / 2, n - 1)
+    mine = _block_maxima(model, np.array(signs), thr, nb, True, "size", None)
+    np.testing.assert_array_equal(mine[:, 1], out["h0_max_size"].ravel())
+    np.testing.assert_allclose(mine[:, 2], out["h0_max_mass"].ravel(), rtol=1e-5)
+    np.testing.assert_allclose(mine[:, 0], out["h0_max_t"].ravel(), rtol=1e-6)
     # both call the planted cluster significant; nilearn's p excludes the identity
     top = res.clusters.iloc[0]
     assert top["significant"]
