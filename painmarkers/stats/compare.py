@@ -161,6 +161,7 @@ def paired_ttest(
     confidence = _check_common(alternative, confidence)
     frame = as_table(data)
     require_columns(frame, [within], "session column")
+    require_columns(frame, [subject], "subject column")  # pairs are matched by subject
     ids = subject_ids(frame, subject)
     labels = frame[within].astype(str)
     for label in (pre, post):

@@ -289,6 +289,8 @@ def test_non_numeric_and_missing_columns():
         paired_ttest(df, "VAS")
     with pytest.raises(DataError, match="no column 'RMDQ'"):
         paired_ttest(_paired_frame([7.0, 6.0], [5.0, 4.0]), "RMDQ")
+    with pytest.raises(DataError, match="no subject column 'subject_id'"):
+        paired_ttest(_paired_frame([7.0, 6.0], [5.0, 4.0]).drop(columns="subject_id"), "VAS")
     with pytest.raises(DataError, match="no group column 'arm'"):
         two_sample_ttest(pd.DataFrame({"v": [1.0, 2.0]}), "v", between="arm")
 
