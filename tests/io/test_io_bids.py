@@ -635,3 +635,24 @@ def test_same_file_in_two_pipelines(dataset, bids_tree):
     cohort = read_bids(dataset, derivatives=dataset / "derivatives" / "otherprep")
     assert cohort["01"].session("pre").images["bold"] == other / name
     assert "bold" not in cohort["02"].session("pre").images
+
+
+def test_parameter_validation(dataset, bids_tree):
+    with pytest.raises(TypeError, match=r"'validate_scores' parameter must be True or False. "
+                                        r"Got 'yes'"):
+        read_bids(dataset, validate_scores="yes")
+    with pytest.raises(TypeError, match=r"'space' parameter must be a string or None. Got 2.5"):
+        read_bids(dataset, space=2.5)
+    with pytest.raises(TypeError, match=r"'entities' parameter must be a mapping"):
+        read_bids(dataset, entities=["acq"])
+    with pytest.raises(TypeError, match=r"'root' parameter must be a path. Got 3"):
+        read_bids(3)
+    # the prefix is optional in filters, and run may be an int
+    ses = read_bids(dataset, task="task-rest", space=f"space-{MNI}", res=2)["01"].session("pre")
+    assert ses.metadata["task"] == "rest"
+
+
+def test_participants_without_rows(dataset, bids_tree):
+    bids_tree.write_text(dataset / "participants.tsv", "participant_id\tgroup\n")
+    with pytest.raises(BIDSError, match=r"has no participants"):
+        read_bids(dataset)
