@@ -116,9 +116,9 @@ def paired_ttest(
     Raises
     ------
     DataError
-        A missing or non-numeric ``dv`` column (the message names the subject
-        and value), a subject with two rows for one session, or constant
-        differences.
+        A missing subject, session or ``dv`` column, a non-numeric value (the
+        message names the subject and value), a subject with two rows for one
+        session, or constant differences.
     DesignError
         ``pre`` or ``post`` absent from ``within``, or fewer than 2 complete pairs.
 
