@@ -384,7 +384,7 @@ def grf_cluster_correct(stat_img, voxel_p=0.001, cluster_p=0.05, two_tailed=True
         out.header.set_xyzt_units("mm")
         return out
 
-    params = {"z_threshold_one_tail": z_star, "n_clusters": n_clusters}
+    params = {"z_threshold_per_tail": z_star, "n_clusters": n_clusters}
     if method == "fsl":
         em, en, beta = _fsl_terms(z_star, smoothness.dlh, n_voxels)
         params.update(expected_clusters=em, expected_voxels=en, beta=beta, dlh=smoothness.dlh)
