@@ -666,7 +666,12 @@ def evaluate_biomarker(
         repr(random_state), "n_splits": n_splits, "n_repeats": n_repeats,
         "prevalence": prevalence, "confidence": confidence, "n_bootstrap": n_bootstrap,
         "score": "predict_proba" if is_proba else "decision_function",
-        "threshold": threshold, "nan_policy": nan_policy, "versions": _versions(),
+        "threshold": threshold, "nan_policy": nan_policy,
+        "permutation_scheme": (
+            "labels permuted across subjects"
+            if pd.Series(y).groupby(groups_arr).nunique().eq(1).all()
+            else "labels shuffled within subjects"),
+        "versions": _versions(),
     }
     return BiomarkerEvaluation(
         auc=observed, auc_ci_low=float(auc_d.loc[0, "ci_low"]),

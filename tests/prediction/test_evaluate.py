@@ -325,3 +325,26 @@ def test_shuffle_split_rows_never_tested_are_reported():
     assert res.predictions["n_scores"].between(1, 2).all()
     one = res.predictions["n_scores"] == 1
     assert res.predictions.loc[one, "score_sd"].isna().all()
+
+
+def test_permutation_scheme_respects_design():
+    rng = np.random.default_rng(0)
+    # between subjects, 3 sessions each: a subject keeps one label, class sizes kept
+    groups = np.repeat([f"s{i}" for i in range(10)], 3)
+    y = np.repeat([1] * 4 + [0] * 6, 3)
+    changed = False
+    for _ in range(20):
+        yp = _cv.permute_labels(y, groups, rng)
+        per = pd.Series(yp).groupby(groups).nunique()
+        assert (per == 1).all() and yp.sum() == y.sum()
+        changed |= not np.array_equal(yp, y)
+    assert changed
+    # paired: each subject keeps one positive and one negative row
+    groups = np.repeat([f"s{i}" for i in range(10)], 2)
+    y = np.tile([1, 0], 10)
+    flips = 0
+    for _ in range(20):
+        yp = _cv.permute_labels(y, groups, rng)
+        assert (pd.Series(yp).groupby(groups).sum() == 1).all()
+        flips += (yp != y).sum()
+    assert flips > 0
