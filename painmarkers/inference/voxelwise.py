@@ -337,9 +337,11 @@ def voxelwise_ttest(imgs, design="one_sample", *, groups=None, subjects=None, va
         xty += x[idx].T @ yb
         yy += np.einsum("ij,ij->j", yb, yb)
         if estimate_smoothness:
-            yu = yb[:, used]
+            # voxel-major copy: gathering whole rows is ~2x faster than gathering columns
+            yt = np.ascontiguousarray(yb.T)
+            yu = yt[used]
             for d, nb in enumerate(neighbours):
-                cross[d] += np.einsum("ij,ij->j", yu, yb[:, nb])
+                cross[d] += np.einsum("ij,ij->i", yu, yt[nb])
     if not explicit_mask:
         if not valid.any():
             raise DataError("No voxel is finite and non-zero in every image: the mask is empty.")
