@@ -419,7 +419,8 @@ def evaluate_biomarker(
     scores as independent, which cross-validated scores only approximately are
     (models share training data), so the intervals are approximate; the spread of
     per-repeat AUCs is in ``auc_mean_over_repeats`` and ``folds``. When subjects
-    have several rows the bootstrap resamples subjects.
+    have several rows the DeLong variance is Obuchowski's clustered version and the
+    bootstrap resamples subjects.
 
     *Permutation p.* Labels are permuted across subjects (or within subjects when
     they vary within subjects, e.g. pre vs post), the whole CV is rerun and the
@@ -598,7 +599,7 @@ def evaluate_biomarker(
     pred = (st >= threshold).astype(int)
     multi = pd.Series(gt).duplicated().any()
 
-    auc_d = roc_auc_ci(yt, st, "delong", confidence)
+    auc_d = roc_auc_ci(yt, st, "delong", confidence, groups=gt if multi else None)
     auc_b = roc_auc_ci(yt, st, "bootstrap", confidence, n_bootstrap, rng,
                        groups=gt if multi else None)
     auc_b["metric"] = "auc_bootstrap"

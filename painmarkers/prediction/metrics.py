@@ -151,6 +151,30 @@ def delong_auc_variance(y_true, scores) -> tuple[float, float]:
     return auc, float(s10 / m + s01 / n)
 
 
+def _clustered_delong(y: np.ndarray, s: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """AUC and Obuchowski's (1997) clustered DeLong variance."""
+    pos, neg = s[y == 1], s[y == 0]
+    m, n = pos.size, neg.size
+    r_all = _midrank(np.concatenate([pos, neg]))
+    v10 = (r_all[:m] - _midrank(pos)) / n
+    v01 = 1.0 - (r_all[m:] - _midrank(neg)) / m
+    auc = float(v10.mean())
+    codes, uniq = pd.factorize(np.concatenate([groups[y == 1], groups[y == 0]]))
+    k = len(uniq)
+    if k < 2:
+        raise DesignError("A clustered AUC variance needs at least 2 subjects (groups).")
+    c10 = np.bincount(codes[:m], weights=v10, minlength=k)
+    c01 = np.bincount(codes[m:], weights=v01, minlength=k)
+    m_i = np.bincount(codes[:m], minlength=k)
+    n_i = np.bincount(codes[m:], minlength=k)
+    d10 = c10 - m_i * auc
+    d01 = c01 - n_i * auc
+    s10 = k / ((k - 1) * m) * np.sum(d10**2)
+    s01 = k / ((k - 1) * n) * np.sum(d01**2)
+    s11 = k / (k - 1) * np.sum(d10 * d01)
+    return auc, float(s10 / m + s01 / n + 2 * s11 / (m * n))
+
+
 def _auc_batch(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Mann-Whitney AUC of each row of ``s`` (B, n) against labels ``y`` (B, n) or (n,)."""
     y = np.broadcast_to(y, s.shape)
@@ -191,9 +215,9 @@ def roc_auc_ci(
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the bootstrap.
     groups : array-like of shape (n,), optional
-        Cluster labels (subject ids) when subjects contribute several rows; the
-        bootstrap then resamples whole subjects. Ignored by ``"delong"``, which
-        assumes independent rows.
+        Cluster labels (subject ids) when subjects contribute several rows (e.g.
+        sessions). ``"delong"`` then uses Obuchowski's (1997) clustered extension of
+        the DeLong variance and the bootstrap resamples whole subjects.
 
     Returns
     -------
@@ -214,11 +238,21 @@ def roc_auc_ci(
     -----
     AUC = P(score of a random positive > score of a random negative) + P(tie)/2, the
     Mann-Whitney statistic. DeLong: ``AUC ± z_{1-alpha/2} sqrt(Var)`` clipped to
-    [0, 1] (as R pROC). The bootstrap interval is the percentile interval; resamples
-    with a single class (cluster bootstrap) are redrawn. Out-of-fold scores of
-    cross-validation are not independent of each other (models share training
-    data), so intervals from them are approximate; :func:`evaluate_biomarker`
-    averages each row's scores over CV repeats before calling this function.
+    [0, 1] (as R pROC). With ``groups`` (I clusters, M positive and N negative rows,
+    cluster sums ``V10_i``, ``V01_i`` of the structural components and cluster class
+    counts ``m_i``, ``n_i``)::
+
+        S10 = I / ((I-1) M) sum_i (V10_i - m_i AUC)²
+        S01 = I / ((I-1) N) sum_i (V01_i - n_i AUC)²
+        S11 = I / (I-1)     sum_i (V10_i - m_i AUC)(V01_i - n_i AUC)
+        Var = S10 / M + S01 / N + 2 S11 / (M N)
+
+    (Obuchowski 1997), which allows rows of one subject to be correlated. The
+    bootstrap interval is the percentile interval; resamples with a single class
+    (cluster bootstrap) are redrawn. Out-of-fold scores of cross-validation are not
+    independent of each other (models share training data), so intervals from them
+    are approximate; :func:`evaluate_biomarker` averages each row's scores over CV
+    repeats before calling this function.
 
     References
     ----------
@@ -228,6 +262,8 @@ def roc_auc_ci(
     .. [2] Sun, X., & Xu, W. (2014). Fast implementation of DeLong's algorithm for
        comparing the areas under correlated receiver operating characteristic
        curves. IEEE Signal Processing Letters, 21(11), 1389-1393.
+    .. [3] Obuchowski, N. A. (1997). Nonparametric analysis of clustered ROC curve
+       data. Biometrics, 53(2), 567-578.
 
     Examples
     --------
@@ -246,14 +282,23 @@ def roc_auc_ci(
     if s.shape != y.shape:
         raise DataError(f"scores has shape {s.shape} but y_true has shape {y.shape}.")
     alpha = 1 - confidence
-    auc, var = delong_auc_variance(y, s)
+    if groups is not None and np.asarray(groups).shape != y.shape:
+        raise DataError(
+            f"groups has shape {np.asarray(groups).shape} but y_true has shape {y.shape}."
+        )
     if method == "delong":
+        if groups is None:
+            auc, var = delong_auc_variance(y, s)
+            label = "DeLong"
+        else:
+            auc, var = _clustered_delong(y, s, np.asarray(groups))
+            label = "clustered DeLong (Obuchowski)"
         half = stats.norm.isf(alpha / 2) * np.sqrt(var)
         low, high = max(0.0, auc - half), min(1.0, auc + half)
-        label = "DeLong"
     else:
         n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap", minimum=10)
         rng = check_random_state(random_state)
+        auc, _ = delong_auc_variance(y, s)
         boots = _bootstrap_auc(y, s, n_bootstrap, rng, groups)
         low, high = np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)])
         label = "stratified bootstrap" if groups is None else "cluster bootstrap"
