@@ -27,6 +27,8 @@ _BASE_COLUMNS = {
 }
 #: Largest |r| before the Fisher transform, so that z stays finite.
 _R_MAX = 1.0 - 1e-7
+#: Voxels cleaned and correlated per block (keeps temporaries to a few MB).
+_BLOCK = 4096
 
 
 def _expand(columns: tuple[str, ...], level: str) -> list[str]:
@@ -161,10 +163,13 @@ class SeedFC(BaseExtractor):
 
     Notes
     -----
-    All voxel series and the seed's mean series go through the same
-    :func:`nilearn.signal.clean` call (detrend, confound regression and
-    band-pass; cleaning is linear, so cleaning the seed mean equals the mean of
-    the cleaned seed voxels). Then
+    All voxel series and the seed's mean series are cleaned together:
+    without band-pass, by projection onto the orthogonal complement of the
+    intercept, the linear trend (``detrend``) and the confounds, which is what
+    :func:`nilearn.signal.clean` computes; with band-pass, by
+    :func:`nilearn.signal.clean` itself (Butterworth filter). Cleaning is
+    linear, so cleaning the seed mean equals the mean of the cleaned seed
+    voxels. Then
 
     .. math:: r_v = \\frac{\\sum_t (x_{vt}-\\bar x_v)(s_t-\\bar s)}
               {\\sqrt{\\sum_t (x_{vt}-\\bar x_v)^2 \\sum_t (s_t-\\bar s)^2}},
@@ -299,34 +304,73 @@ class SeedFC(BaseExtractor):
         self._confounds = self._confound_matrix(confounds, img, data.shape[-1], label)
         self._label = label
 
-    def _compute(self, data: np.ndarray, t_r: float | None) -> np.ndarray:
-        from nilearn import signal
+    def _basis(self, n: int) -> np.ndarray:
+        """Orthonormal basis of span{1, t (if detrend), confounds}, shape (T, k)."""
+        columns = [np.ones(n)]
+        if self.detrend:
+            columns.append(np.arange(n) - (n - 1) / 2)
+        if self._confounds is not None:
+            columns.append(self._confounds)
+        design = np.column_stack(columns)
+        u, s, _ = np.linalg.svd(design, full_matrices=False)
+        return u[:, s > s[0] * max(design.shape) * np.finfo(float).eps]
 
-        series = np.column_stack([np.asarray(data, dtype=np.float64), self._seed_series])
-        cleaned = signal.clean(series, detrend=self.detrend, standardize=None,
-                               confounds=self._confounds, standardize_confounds=True,
-                               filter="butterworth" if (self.low_pass or self.high_pass)
-                               else False,
-                               low_pass=self.low_pass, high_pass=self.high_pass, t_r=t_r)
-        cleaned -= cleaned.mean(axis=0)
-        seed = cleaned[:, -1]
-        voxels = cleaned[:, :-1]
-        seed_norm = np.sqrt(seed @ seed)
-        scale = max(1.0, float(np.abs(series[:, -1]).max()))
-        if not np.isfinite(seed_norm) or seed_norm <= 1e-12 * scale:
+    def _compute(self, data: np.ndarray, t_r: float | None) -> np.ndarray:
+        n_vox = data.shape[1]
+        if self.low_pass is not None or self.high_pass is not None:
+            from nilearn import signal
+
+            series = np.column_stack([np.asarray(data, dtype=np.float64), self._seed_series])
+            cleaned = signal.clean(series, detrend=self.detrend, standardize=None,
+                                   confounds=self._confounds, standardize_confounds=True,
+                                   filter="butterworth", low_pass=self.low_pass,
+                                   high_pass=self.high_pass, t_r=t_r)
+            seed = cleaned[:, -1] - cleaned[:, -1].mean()
+            self._check_seed(seed)
+            voxels = cleaned[:, :-1]
+            voxels -= voxels.mean(axis=0)
+            return self._finish(self._correlate(seed, voxels, data))
+        # Without filtering, nilearn's clean (detrend, then regress the detrended and
+        # standardised confounds) is the projection onto the orthogonal complement of
+        # span{1, t, confounds} (Frisch-Waugh-Lovell). It is applied here by blocks of
+        # voxels (float64, two small matrix products each), which avoids whole-brain
+        # temporary copies.
+        basis = self._basis(data.shape[0])
+        seed = self._seed_series - basis @ (basis.T @ self._seed_series)
+        seed -= seed.mean()
+        self._check_seed(seed)
+        r = np.empty(n_vox)
+        for start in range(0, n_vox, _BLOCK):
+            block = np.array(data[:, start:start + _BLOCK], dtype=np.float64)
+            block -= basis @ (basis.T @ block)
+            r[start:start + _BLOCK] = self._correlate(seed, block, data[:, start:start + _BLOCK])
+        return self._finish(r)
+
+    def _check_seed(self, seed: np.ndarray) -> None:
+        scale = max(1.0, float(np.abs(self._seed_series).max()))
+        if not np.isfinite(seed @ seed) or np.sqrt(seed @ seed) <= 1e-12 * scale:
             raise ExtractorError(
                 f"The mean series of seed {self.seed.name!r} has zero variance in {self._label}"
                 " (after cleaning); the seed cannot be correlated."
             )
+
+    def _correlate(self, seed: np.ndarray, voxels: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Pearson r of centred ``voxels`` (T, n) with the centred ``seed``; NaN if constant."""
         norms = np.sqrt(np.einsum("tv,tv->v", voxels, voxels))
-        constant = norms <= 1e-12 * np.maximum(1.0, np.abs(data).max(axis=0))
+        constant = norms <= 1e-12 * np.maximum(1.0, np.abs(raw).max(axis=0))
         r = np.zeros(voxels.shape[1])
         ok = ~constant
-        r[ok] = (seed @ voxels[:, ok]) / (seed_norm * norms[ok])
+        r[ok] = (seed @ voxels[:, ok]) / (np.sqrt(seed @ seed) * norms[ok])
+        r[constant] = np.nan
+        return r
+
+    def _finish(self, r: np.ndarray) -> np.ndarray:
+        constant = np.isnan(r)
         if constant.any():
             warnings.warn(
                 f"{int(constant.sum())} voxel(s) of {self._label} have a constant series; "
-                "their correlation is set to 0.", PainmarkersWarning, stacklevel=4,
+                "their correlation is set to 0.", PainmarkersWarning, stacklevel=5,
             )
+            r[constant] = 0.0
         r = np.clip(r, -_R_MAX, _R_MAX)
         return np.arctanh(r) if self.fisher_z else r
