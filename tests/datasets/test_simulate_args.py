@@ -83,7 +83,8 @@ def test_out_dir_is_a_file(tmp_path):
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"design": "fmri_magic"}, ValueError,
      r"'design'.*'rtms_alff_clbp', 'qsm_fc_clbp'.*Got 'fmri_magic'"),
-    ({"resolution_mm": 0}, ValueError, r"'resolution_mm'.*>= 1. Got 0"),
+    ({"resolution_mm": 0}, ValueError, r"'resolution_mm'.*>= 2. Got 0"),
+    ({"resolution_mm": 1}, ValueError, r"'resolution_mm'.*>= 2. Got 1"),
     ({"resolution_mm": -4}, ValueError, r"'resolution_mm'.*Got -4"),
     ({"resolution_mm": 2.5}, TypeError, r"'resolution_mm'.*integer. Got 2.5"),
     ({"n_volumes": 20}, ValueError, r"'n_volumes'.*>= 64. Got 20"),

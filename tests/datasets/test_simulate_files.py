@@ -152,9 +152,7 @@ def test_nilearn_load_confounds_reads_them(rtms_small):
 
 
 def test_cohort_from_bids_reads_the_dataset(rtms_small):
-    from painmarkers.model import Cohort
-
-    cohort = Cohort.from_bids(rtms_small.root)
+    cohort = rtms_small.to_cohort()
     participants = cohort.participants()
     assert len(participants) == 6
     frame = cohort.to_frame()

