@@ -220,6 +220,10 @@ def test_paired_design_forced_choice():
     expected = np.mean((wide[True] > wide[False]) + 0.5 * (wide[True] == wide[False]))
     np.testing.assert_allclose(fc["estimate"], expected, rtol=1e-12)
     assert fc["denominator"] == n
+    # two rows per subject: the AUC interval is the clustered one, the bootstrap by subject
+    assert m.loc["auc", "ci_method"] == "clustered DeLong (Obuchowski)"
+    assert m.loc["auc_bootstrap", "ci_method"] == "cluster bootstrap"
+    assert res.parameters["permutation_scheme"] == "labels shuffled within subjects"
 
 
 def test_cohort_input():
