@@ -213,8 +213,18 @@ def _session_t_r(est, ses) -> float | None:
     return None if getattr(est, "t_r", None) is not None else t_r
 
 
-def _process_session(sub_id: str, ses, extractors: list, rois, out_dir: Path, motion,
-                     exclude_motion: bool, space: str) -> dict:
+def _process_session(sub_id: str, ses, *args) -> dict:
+    # Warnings raised in worker processes would be lost: record them and re-emit them in
+    # the caller's process (see _assemble), prefixed with the session.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _process_session_inner(sub_id, ses, *args)
+    result["warnings"] = [(w.category, str(w.message)) for w in caught]
+    return result
+
+
+def _process_session_inner(sub_id: str, ses, extractors: list, rois, out_dir: Path, motion,
+                           exclude_motion: bool, space: str) -> dict:
     where = f"Subject {sub_id!r} session {ses.label!r}"
     result = {"subject_id": sub_id, "session": ses.label, "measures": [], "images": {},
               "metadata": {}, "status": "extracted", "reason": ""}
@@ -422,10 +432,15 @@ def _process_session_safe(sub_id, ses, *args) -> dict:
         return _process_session(sub_id, ses, *args)
     except (DataError, ExtractorError, OSError) as exc:
         return {"subject_id": sub_id, "session": ses.label, "measures": [], "images": {},
-                "metadata": {}, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+                "metadata": {}, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
+                "warnings": []}
 
 
 def _assemble(cohort: Cohort, results: Sequence[dict], out: Path) -> Cohort:
+    for r in results:
+        for category, message in r.get("warnings", []):
+            warnings.warn(f"sub-{r['subject_id']}/ses-{r['session']}: {message}", category,
+                          stacklevel=3)
     by_key = {(r["subject_id"], r["session"]): r for r in results}
     subjects = []
     for sub in cohort:

@@ -247,3 +247,13 @@ def test_voxelwise_map_extractor_reads_its_session_image(cohort, tmp_path):
     np.testing.assert_allclose(nib.load(path).get_fdata()[mask], qsm[mask] ** 2, rtol=1e-6)
     with pytest.raises(ExtractorError, match="does not say which session image"):
         extract(cohort, [_NoKind()], out_dir=tmp_path / "o2", progress=False)
+
+
+def test_worker_warnings_reach_the_caller(tmp_path, rng, bold_image, affine_3mm):
+    ses = _session(tmp_path / "in", rng, bold_image, affine_3mm, "07", "pre")
+    data = nib.load(ses.images["bold"]).get_fdata()
+    data[3, 3, 3] = 5.0  # one constant voxel inside the mask
+    nib.save(bold_image(data, affine_3mm, TR), ses.images["bold"])
+    cohort = Cohort([Subject("07", "HC", sessions=(ses,))])
+    with pytest.warns(PainmarkersWarning, match=r"sub-07/ses-pre: 1 voxel\(s\).*constant"):
+        extract(cohort, [SeedFC(SEED)], n_jobs=2, out_dir=tmp_path / "o", progress=False)
