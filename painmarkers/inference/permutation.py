@@ -9,7 +9,6 @@ cluster is compared with that null distribution of maxima.
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -460,7 +459,9 @@ def permutation_cluster_correct(
         min_size = None
         if statistic == "size":
             desc = np.sort(null[:, 1])[::-1]
-            allowed = math.ceil(cluster_p * desc.size) - 1  # counts < cluster_p·(N+1)
+            # largest exceedance count C with C / (N + 1) < cluster_p (as p is computed)
+            counts = np.arange(desc.size + 1)
+            allowed = int(counts[counts / desc.size < cluster_p].max())
             min_size = int(desc[allowed]) + 1 if allowed < desc.size else 1
     else:
         pos = tfce_block(t_obs[None], neighbours, tfce["dh"], tfce["E"], tfce["H"])[0]

@@ -600,3 +600,17 @@ def test_bad_designs(small_imgs):
                                     n_permutations=5)
     with pytest.raises(DesignError, match="leaves df = 0"):
         permutation_cluster_correct(imgs[:2], "two_sample", groups=["a", "b"], n_permutations=5)
+
+
+@pytest.mark.parametrize("n_perm,cluster_p", [(99, 0.05), (99, 0.1), (60, 0.05)])
+def test_min_cluster_size_is_smallest_significant_size(n_perm, cluster_p):
+    rng = np.random.default_rng(16)
+    data = smooth_maps(rng, 10)
+    res = permutation_cluster_correct(to_imgs(data), mask_img=full_mask(), voxel_p=0.05,
+                                      cluster_p=cluster_p, n_permutations=n_perm,
+                                      random_state=0, atlas=False)
+    h0 = res.null_distribution["max_size"].to_numpy()
+    # brute force: p(k) = #(h0 >= k) / (n_perm + 1), identity included
+    k_star = next(k for k in range(1, int(h0.max()) + 2)
+                  if np.sum(h0 >= k) / (n_perm + 1) < cluster_p)
+    assert res.min_cluster_size == k_star
