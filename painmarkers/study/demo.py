@@ -154,6 +154,10 @@ max_rotation_deg = 3.0
 name = "seed_fc"
 seed = "aal:Postcentral_L"
 
+[[extractors]]          # mean susceptibility (ppm) of each ROI in the QSM maps
+name = "map_mean"
+kind = "qsm"
+
 [rois]
 atlas_regions = [
   {{ atlas = "aal", label = "Precentral_L" }}, {{ atlas = "aal", label = "Precentral_R" }},
@@ -182,7 +186,7 @@ group = "CLBP"
 [[analyses]]
 type = "voxelwise"
 name = "fc_postcentral_L_clbp_vs_hc"
-feature = "seed_fc"
+feature = "seed_fc_aal:Postcentral_L"   # the extractor names maps after their seed
 design = "two_sample"
 groups = ["CLBP", "HC"]
 voxel_p = 0.001

@@ -142,18 +142,42 @@ def _motion_exclusion(ctx: RunContext, cohort: Cohort, rule: Mapping[str, float]
     return Cohort(subjects), table[table["excluded"]] if len(table) else table
 
 
-def _build_extractors(spec: StudySpec) -> list:
-    from painmarkers.extractors import get_extractor
+def _as_roi(value: Any, where: str):
+    """A seed/ROI written in a spec: ``"atlas:label"``, ``[x, y, z]`` or a sphere table."""
+    from painmarkers.rois import AtlasRegion, Sphere
+
+    if isinstance(value, str) and ":" in value:
+        atlas, label = value.split(":", 1)
+        return AtlasRegion(atlas, label)
+    if isinstance(value, list | tuple) and len(value) == 3:
+        return Sphere("seed", tuple(value), 3.0)
+    if isinstance(value, Mapping) and "center" in value:
+        return Sphere(value.get("name", "seed"), tuple(value["center"]),
+                      value.get("radius_mm", 3.0))
+    raise SpecError(f"{where}: a seed must be 'atlas:label', [x, y, z] (MNI mm) or "
+                    f"{{name, center, radius_mm}}. Got {value!r}.")
+
+
+def _build_extractors(spec: StudySpec, rois: tuple) -> list:
+    from painmarkers.extractors import MapMean, get_extractor
 
     out = []
     for i, ext in enumerate(spec.extractors):
-        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in ext.items()
-                  if k != "name"}
-        cls = get_extractor(ext["name"])
+        where = f"[[extractors]] #{i + 1} ({ext['name']!r})"
+        params = {k: (tuple(v) if isinstance(v, list) and k == "band" else v)
+                  for k, v in ext.items() if k != "name"}
+        if "seed" in params:
+            params["seed"] = _as_roi(params["seed"], where)
         try:
+            if ext["name"] == "map_mean":
+                if not rois:
+                    raise SpecError(f"{where}: ROI means need ROIs; add a [rois] table.")
+                out.append(MapMean(rois=rois, **params))
+                continue
+            cls = get_extractor(ext["name"])
             out.append(cls(**params))
         except TypeError as exc:
-            raise SpecError(f"[[extractors]] #{i + 1} ({ext['name']!r}): {exc}") from None
+            raise SpecError(f"{where}: {exc}") from None
     return out
 
 
@@ -276,8 +300,8 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
     if spec.exclusion:
         ctx.log("motion quality control")
         cohort, excluded = _motion_exclusion(ctx, cohort, spec.exclusion)
-    extractors = _build_extractors(spec)
     rois = _build_rois(spec)
+    extractors = _build_extractors(spec, rois)
     if extractors:
         from painmarkers.extractors import extract
 
