@@ -35,6 +35,17 @@ def _strip_prefix(value: Any, prefix: str, what: str) -> str:
     return value
 
 
+def _canonical_nan(value: Any) -> Any:
+    """Map every float NaN to the one ``math.nan`` object.
+
+    Containers compare items by identity before equality, so records holding the
+    same missing values compare equal only if their NaNs are one object.
+    """
+    if isinstance(value, float) and value != value:
+        return math.nan
+    return value
+
+
 def _as_number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         try:
@@ -44,7 +55,7 @@ def _as_number(value: Any, what: str) -> float:
                 raise TypeError
         except (TypeError, ValueError):
             raise DataError(f"{what} must be a number. Got {value!r}.") from None
-    return float(value)
+    return _canonical_nan(float(value))
 
 
 @dataclass(frozen=True)
@@ -132,7 +143,7 @@ def _freeze_mapping(mapping: Mapping | None, what: str) -> MappingProxyType:
         return MappingProxyType({})
     if not isinstance(mapping, Mapping):
         raise TypeError(f"{what} must be a mapping. Got {type(mapping).__name__}.")
-    return MappingProxyType(dict(mapping))
+    return MappingProxyType({k: _canonical_nan(v) for k, v in mapping.items()})
 
 
 @dataclass(frozen=True)

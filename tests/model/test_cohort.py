@@ -167,3 +167,12 @@ def test_repr_and_equality():
         a["03"]
     with pytest.raises(TypeError, match="Cohort expects Subject"):
         Cohort(["01"])
+
+
+def test_equality_with_missing_values():
+    a = Cohort([Subject("01", covariates={"bmi": float("nan")},
+                        sessions=[Session("pre", [ClinicalScore("VAS", float("nan"))])])])
+    b = Cohort([Subject("01", covariates={"bmi": np.float64("nan")},
+                        sessions=[Session("pre", [ClinicalScore("VAS", np.nan)])])])
+    assert a == b
+    assert a != Cohort([Subject("01", covariates={"bmi": 1.0})])
