@@ -614,3 +614,24 @@ def test_min_cluster_size_is_smallest_significant_size(n_perm, cluster_p):
     k_star = next(k for k in range(1, int(h0.max()) + 2)
                   if np.sum(h0 >= k) / (n_perm + 1) < cluster_p)
     assert res.min_cluster_size == k_star
+
+
+def test_paths_4d_and_images_give_the_same_result(tmp_path):
+    rng = np.random.default_rng(17)
+    data = smooth_maps(rng, 8)
+    data[:, blob()] += 1.5
+    imgs = to_imgs(data)
+    paths = []
+    for i, img in enumerate(imgs):
+        paths.append(tmp_path / f"sub-{i:02d}_alff.nii.gz")
+        nib.save(img, paths[-1])
+    four_d = nib.Nifti1Image(np.stack([np.asarray(i.dataobj) for i in imgs], axis=-1), AFFINE)
+    kw = dict(mask_img=full_mask(), n_permutations=30, random_state=3, atlas=False)
+    ref = permutation_cluster_correct(imgs, **kw)
+    for other in (paths, four_d):
+        res = permutation_cluster_correct(other, **kw)
+        pd.testing.assert_frame_equal(res.null_distribution, ref.null_distribution)
+        pd.testing.assert_frame_equal(res.clusters, ref.clusters)
+    assert permutation_cluster_correct(paths, **kw).parameters["images"][0].endswith(
+        "sub-00_alff.nii.gz)")
+    assert sorted(tmp_path.iterdir()) == sorted(paths)  # nothing written next to the inputs
