@@ -352,3 +352,15 @@ def test_permutation_scheme_respects_design():
         assert (pd.Series(yp).groupby(groups).sum() == 1).all()
         flips += (yp != y).sum()
     assert flips > 0
+
+
+def test_parallel_equals_serial():
+    df = _cohort_frame(effect=0.7, seed=12)
+    kw = {"n_permutations": 6, "n_repeats": 2, "random_state": 3}
+    serial = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", **kw)
+    parallel = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_jobs=2, **kw)
+    np.testing.assert_allclose(parallel.predictions["score"], serial.predictions["score"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(parallel.null_distribution, serial.null_distribution,
+                               rtol=1e-12)
+    assert parallel.permutation_p == serial.permutation_p
