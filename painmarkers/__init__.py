@@ -27,6 +27,25 @@ from painmarkers.model import (
 
 __version__ = "0.1.0"
 
+# Operations that import nilearn/scikit-learn are loaded on first use, so that
+# ``import painmarkers`` stays light and free of side effects.
+_LAZY = {
+    "extract": "painmarkers.extractors",
+    "read_bids": "painmarkers.io",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'painmarkers' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
 __all__ = [
     "ClinicalScore",
     "Cohort",
@@ -40,7 +59,9 @@ __all__ = [
     "Session",
     "Subject",
     "__version__",
+    "extract",
     "get_instrument",
     "list_instruments",
+    "read_bids",
     "register_instrument",
 ]

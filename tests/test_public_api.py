@@ -20,6 +20,7 @@ MODULES = [
     "painmarkers.reporting",
     "painmarkers.datasets",
     "painmarkers.testing",
+    "painmarkers.study",
 ]
 API_PAGE = Path(__file__).resolve().parents[1] / "docs" / "api.rst"
 # Names documented under the package where users import them from.
