@@ -1,0 +1,60 @@
+"""The painmarkers command line."""
+
+import subprocess
+import sys
+
+import pytest
+
+import painmarkers
+from painmarkers.cli import main
+
+
+def test_version_via_console_script():
+    out = subprocess.run([sys.executable, "-m", "painmarkers.cli", "--version"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"painmarkers {painmarkers.__version__}"
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().out
+
+
+def test_instruments(capsys):
+    assert main(["instruments"]) == 0
+    out = capsys.readouterr().out
+    assert "RMDQ     [0, 24]" in out and "VAS" in out
+
+
+def test_extractors(capsys):
+    assert main(["extractors"]) == 0
+    names = capsys.readouterr().out.split()
+    assert {"alff", "falff", "seed_fc"} <= set(names)
+
+
+def test_run_missing_spec_is_a_clean_error(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("painmarkers: error:") and "does not exist" in err
+
+
+def test_run_bad_spec_names_key(tmp_path, capsys):
+    spec = tmp_path / "study.toml"
+    spec.write_text('[study]\ndataset = "bids"\n[[analyses]]\ntype = "anova"\n')
+    assert main(["run", str(spec)]) == 1
+    assert "'type' must be one of" in capsys.readouterr().err
+
+
+def test_demo_refuses_non_empty_folder(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("user data")
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 1
+    assert "is not empty" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path), "--quiet", "--overwrite"]) == 1
+    assert "not a painmarkers demo folder" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").read_text() == "user data"
+
+
+def test_bad_design_is_usage_error():
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--design", "nope"])
+    assert exc.value.code == 2
