@@ -1,0 +1,36 @@
+"""The study runner never writes into the dataset and never clobbers foreign folders."""
+
+import pytest
+
+from painmarkers.exceptions import DataError, SpecError
+from painmarkers.study import parse_spec, run_study
+
+
+def _spec(tmp_path):
+    (tmp_path / "bids").mkdir()
+    return parse_spec({"study": {"name": "t", "dataset": "bids"}}, base_dir=tmp_path)
+
+
+def test_output_inside_dataset_refused(tmp_path):
+    spec = _spec(tmp_path)
+    with pytest.raises(SpecError, match="is inside the input dataset"):
+        run_study(spec, out_dir=tmp_path / "bids" / "derivatives" / "out", progress=False)
+    assert list((tmp_path / "bids").iterdir()) == []
+
+
+def test_foreign_non_empty_output_refused(tmp_path):
+    spec = _spec(tmp_path)
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious")
+    with pytest.raises(SpecError, match="is not empty"):
+        run_study(spec, out_dir=out, progress=False)
+    with pytest.raises(SpecError, match="does not look like a painmarkers output folder"):
+        run_study(spec, out_dir=out, overwrite=True, progress=False)
+    assert (out / "thesis.docx").read_text() == "precious"
+
+
+def test_missing_dataset(tmp_path):
+    spec = parse_spec({"study": {"name": "t", "dataset": "nowhere"}}, base_dir=tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        run_study(spec, out_dir=tmp_path / "out", progress=False)
