@@ -7,7 +7,7 @@ through a few distinct files (each session writes its own maps), and times
 Table-3 spheres, serially and with two worker processes (joblib/loky). Wall-clock and
 CPU time are printed with the load average, since the machine may be shared.
 
-Usage: python benchmarks/bench_extract.py [--sessions 40] [--volumes 120] [--gz]
+Usage: python benchmarks/bench_extract.py [--sessions 40] [--volumes 120] [--gz] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--volumes", type=int, default=120)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--gz", action="store_true", help="store the runs as .nii.gz")
+    parser.add_argument("--repeats", type=int, default=1, help="ABBA blocks (2 runs each)")
     args = parser.parse_args()
 
     from painmarkers.extractors import ALFF, SeedFC, extract
@@ -80,15 +81,18 @@ def main() -> None:
         for n_jobs in (1, 2):
             extract(warm, extractors, rois=rois, n_jobs=n_jobs, out_dir=tmp / f"warm{n_jobs}",
                     progress=False)
-        rows = []
+        # ABBA order (1, 2, 2, 1, ...) so that a drifting machine load biases neither side
+        order = [1, 2, 2, 1] * args.repeats
+        walls: dict[int, list[float]] = {1: [], 2: []}
+        loads: dict[int, list[float]] = {1: [], 2: []}
         results = {}
-        for n_jobs in (1, 2):
-            load = os.getloadavg()[0]
+        for k, n_jobs in enumerate(order):
+            loads[n_jobs].append(os.getloadavg()[0])
             t0 = time.perf_counter()
             results[n_jobs] = extract(cohort, extractors, rois=rois, n_jobs=n_jobs,
-                                      out_dir=tmp / f"out{n_jobs}", progress=False)
-            wall = time.perf_counter() - t0
-            rows.append((n_jobs, wall, load, os.getloadavg()[0]))
+                                      out_dir=tmp / f"out{k}", progress=False)
+            walls[n_jobs].append(time.perf_counter() - t0)
+        rows = [(n, float(np.median(walls[n])), min(loads[n]), max(loads[n])) for n in (1, 2)]
         same = (results[1].to_frame().equals(results[2].to_frame()))
 
     print(f"machine: {os.cpu_count()} cores, {platform.python_implementation()} "
@@ -96,11 +100,10 @@ def main() -> None:
     print(f"inputs: {args.sessions} sessions x 61x73x61x{args.volumes} float32 "
           f"({'.nii.gz' if args.gz else '.nii'}), {args.files} distinct files; "
           "ALFF + SeedFC maps + 9 ROI means each")
-    print("| n_jobs | wall (s) | s / session | load avg at start | at end |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| n_jobs | median wall (s) | s / session | load avg at the starts (min-max) |")
+    print("|---:|---:|---:|---:|")
     for n_jobs, wall, load0, load1 in rows:
-        print(f"| {n_jobs} | {wall:.1f} | {wall / args.sessions:.2f} | {load0:.1f} | "
-              f"{load1:.1f} |")
+        print(f"| {n_jobs} | {wall:.1f} | {wall / args.sessions:.2f} | {load0:.1f}-{load1:.1f} |")
     print(f"speed-up n_jobs=2 vs 1: {rows[0][1] / rows[1][1]:.2f}x; identical results: {same}")
 
 
