@@ -31,7 +31,7 @@ __all__ = [
 CONVENTIONS = ("dpabi", "rest", "xcpd", "bandpass_std")
 
 #: Voxels per block: small enough to keep temporaries in cache-sized, bounded memory.
-_BLOCK = 4096
+_BLOCK = 2048
 
 #: A voxel whose detrended RMS is below this fraction of its raw RMS is degenerate
 #: (constant or perfectly linear): its ALFF and fALFF are set to 0.
@@ -167,68 +167,80 @@ def minimum_volumes(t_r: float, band: tuple[float, float], convention: str) -> i
     return n_min
 
 
-def _detrend(x: np.ndarray, linear: bool) -> np.ndarray:
-    """Remove the mean (and the least-squares line) along the last axis, in place.
+def _sl(axis: int, lo: int | None, hi: int | None = None) -> tuple:
+    """Index selecting bins ``lo:hi`` (or one bin when ``hi`` is None) along the time axis."""
+    index = slice(lo, hi) if hi is not None else lo
+    return (index,) if axis == 0 else (slice(None), index)
 
-    Returns the mean square of the removed part per row (mean^2 + slope^2 sum(tc^2) / n), so
-    that the raw mean square is that plus the residual mean square. numpy's own loops
+
+def _detrend(x: np.ndarray, linear: bool, axis: int) -> np.ndarray:
+    """Remove the mean (and the least-squares line) along ``axis`` (time), in place.
+
+    Returns the mean square of the removed part per voxel (mean^2 + slope^2 sum(tc^2) / n),
+    so that the raw mean square is that plus the residual mean square. numpy's own loops
     (einsum), not BLAS: multithreaded BLAS on thin blocks is slower on a busy machine.
     """
-    n = x.shape[-1]
-    mean = x.mean(axis=-1)
-    x -= mean[:, None]
-    removed = mean * mean
+    n = x.shape[axis]
+    mean = x.mean(axis=axis, keepdims=True)
+    x -= mean
+    removed = (mean * mean).ravel()
     if linear:
         tc = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
         ss = float(tc @ tc)
-        slope = np.einsum("ij,j->i", x, tc) / ss
-        x -= slope[:, None] * tc
+        if axis == 0:
+            slope = np.einsum("tv,t->v", x, tc) / ss
+            x -= tc[:, None] * slope
+        else:
+            slope = np.einsum("vt,t->v", x, tc) / ss
+            x -= slope[:, None] * tc
         removed += slope * slope * (ss / n)
     return removed
 
 
-def _block_values(x: np.ndarray, bins: BandBins, convention: str) -> tuple[np.ndarray,
-                                                                           np.ndarray]:
-    """ALFF and fALFF numerators/denominators of one detrended float64 block ``(B, T)``."""
-    n = x.shape[-1]
-    spec = scipy.fft.rfft(x.astype(np.float32, copy=False), n=bins.n_fft, axis=-1)
-    lo, hi = bins.first, bins.last + 1
-    t_lo, t_hi = bins.total_first, bins.total_last + 1
+def _block_values(x: np.ndarray, bins: BandBins, convention: str,
+                  axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """ALFF and fALFF of one detrended float64 block, time along ``axis``."""
+    n = x.shape[axis]
+    spec = scipy.fft.rfft(x.astype(np.float32), n=bins.n_fft, axis=axis)
+    band, total = _sl(axis, bins.first, bins.last + 1), _sl(axis, bins.total_first,
+                                                             bins.total_last + 1)
+    nyquist = _sl(axis, bins.n_fft // 2)
     if convention == "bandpass_std":
         power = spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2
-        power[:, 1:] *= 2.0
+        power[_sl(axis, 1, power.shape[axis])] *= 2.0
         if bins.n_fft % 2 == 0:
-            power[:, bins.n_fft // 2] *= 0.5
-        band_power = power[:, lo:hi].sum(axis=-1)
-        total_power = power[:, t_lo:t_hi].sum(axis=-1)
+            power[nyquist] *= 0.5
+        band_power = power[band].sum(axis=axis)
+        total_power = power[total].sum(axis=axis)
         alff = np.sqrt(band_power / (n * (n - 1.0)))
         with np.errstate(divide="ignore", invalid="ignore"):
             falff = np.sqrt(band_power / total_power)
         return alff, falff
-    amp = np.abs(spec).astype(np.float64)
-    if convention == "dpabi":
-        amp *= 2.0 / n
-    elif convention == "rest":
-        amp *= math.sqrt(2.0 / n)
-        amp[:, bins.n_fft // 2] *= math.sqrt(0.5)
-    else:  # xcpd: square root of scipy's one-sided periodogram (scaling="spectrum")
-        amp *= math.sqrt(2.0) / n
-        amp[:, 0] *= math.sqrt(0.5)
+    amp = np.abs(spec)
+    if convention == "rest":
+        amp[nyquist] *= np.float32(math.sqrt(0.5))
+    elif convention == "xcpd":  # square root of scipy's one-sided periodogram ("spectrum")
+        amp[_sl(axis, 0)] *= np.float32(math.sqrt(0.5))
         if bins.n_fft % 2 == 0:
-            amp[:, bins.n_fft // 2] *= math.sqrt(0.5)
-    band_sum = amp[:, lo:hi].sum(axis=-1)
-    total = amp[:, t_lo:t_hi].sum(axis=-1)
-    alff = band_sum / bins.n_band
+            amp[nyquist] *= np.float32(math.sqrt(0.5))
+    band_sum = amp[band].sum(axis=axis, dtype=np.float64)
+    total_sum = amp[total].sum(axis=axis, dtype=np.float64)
+    scale = {"dpabi": 2.0 / n, "rest": math.sqrt(2.0 / n), "xcpd": math.sqrt(2.0) / n}
+    alff = band_sum * (scale[convention] / bins.n_band)
     if convention == "xcpd":
         alff *= 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        falff = band_sum / total
+        falff = band_sum / total_sum
     return alff, falff
 
 
 def spectral_alff(data: np.ndarray, t_r: float, band: tuple[float, float], convention: str,
                   detrend: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, BandBins]:
     """ALFF and fALFF of every column of ``data`` ``(T, V)``; no validation of arguments.
+
+    Blocks of voxels are copied in whichever layout reads ``data`` contiguously (time-major
+    for a C-ordered ``(T, V)`` array, voxel-major for the transpose of a ``(V, T)`` one), so
+    no transposition is needed.
 
     Returns
     -------
@@ -243,15 +255,17 @@ def spectral_alff(data: np.ndarray, t_r: float, band: tuple[float, float], conve
     alff = np.empty(n_v)
     falff = np.empty(n_v)
     degenerate = np.empty(n_v, dtype=bool)
-    # Voxel-major view: contiguous rows when data is the transpose of a C array.
-    columns = data.T
+    voxel_major = data.strides[0] < data.strides[1]
+    axis = 1 if voxel_major else 0
     for start in range(0, n_v, _BLOCK):
         stop = min(start + _BLOCK, n_v)
-        x = np.array(columns[start:stop], dtype=np.float64, order="C")
-        removed_ms = _detrend(x, linear=detrend)
-        res_ms = np.einsum("ij,ij->i", x, x) / n_t
+        block = data[:, start:stop]
+        x = np.array(block.T if voxel_major else block, dtype=np.float64, order="C")
+        removed_ms = _detrend(x, linear=detrend, axis=axis)
+        res_ms = (np.einsum("vt,vt->v", x, x) if voxel_major
+                  else np.einsum("tv,tv->v", x, x)) / n_t
         bad = res_ms <= _DEGENERATE_RTOL**2 * (removed_ms + res_ms)
-        a, f = _block_values(x, bins, convention)
+        a, f = _block_values(x, bins, convention, axis)
         bad |= ~np.isfinite(f)
         a[bad] = 0.0
         f[bad] = 0.0

@@ -427,7 +427,7 @@ def _read_masked_timeseries(img, mask: np.ndarray) -> np.ndarray | None:
             view = memoryview(buffer)[: n_blk * vol_bytes]
             _read_exact(stream, view, filename)
             vols = buffer[: n_blk * vol_bytes].view(dtype).reshape(n_blk, vol_items)
-            block = np.take(vols, flat, axis=1)
+            block = vols[:, flat]
             if block.dtype != out_dtype:
                 block = block.astype(out_dtype)
             if slope != 1.0 or inter != 0.0:

@@ -372,3 +372,24 @@ def test_standardize_degenerate_cases():
         alff_falff(x, 2.0, standardize="mean")
     with pytest.raises(DataError, match="standardize='z' needs at least 2 voxels"):
         alff_falff(_bold_like(190, 1, seed=1), 2.0, standardize="z")
+
+
+@pytest.mark.parametrize("convention", ALFF_CONVENTIONS)
+def test_blocks_and_memory_layouts_agree(convention):
+    # More voxels than one block, given time-major (C-ordered (T, V)) and voxel-major
+    # (transpose of a C-ordered (V, T)); columns at block edges checked against the reference.
+    from painmarkers.extractors._spectral import _BLOCK
+
+    n_v = 2 * _BLOCK + 77
+    x = _bold_like(150, n_v, seed=31).astype(np.float32)
+    time_major = np.ascontiguousarray(x)
+    voxel_major = np.ascontiguousarray(x.T).T
+    a1, f1 = alff_falff(time_major, 2.0, convention=convention, detrend=convention != "xcpd")
+    a2, f2 = alff_falff(voxel_major, 2.0, convention=convention, detrend=convention != "xcpd")
+    np.testing.assert_allclose(a1, a2, rtol=1e-12)
+    np.testing.assert_allclose(f1, f2, rtol=1e-12)
+    ref = REFERENCES[convention]
+    cols = [0, _BLOCK - 1, _BLOCK, 2 * _BLOCK, n_v - 1]
+    expected = np.array([ref(x[:, j].astype(float), 2.0) for j in cols])
+    np.testing.assert_allclose(a1[cols], expected[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(f1[cols], expected[:, 1], rtol=1e-5)
