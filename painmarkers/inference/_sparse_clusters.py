@@ -68,6 +68,20 @@ class MaskNeighbours:
         for k, off in enumerate(offsets):
             table[:, k] = index[tuple((ijk + 1 + np.asarray(off)).T)]
         self.table = table
+        self._full = None
+
+    @property
+    def full_table(self) -> np.ndarray:
+        """Both halves of the neighbourhood: (2·n_offsets, n_voxels), -1 outside the mask."""
+        if self._full is None:
+            back = np.full_like(self.table, -1)
+            voxels = np.arange(self.n_voxels)
+            for k in range(self.table.shape[1]):
+                ok = self.table[:, k] >= 0
+                back[self.table[ok, k], k] = voxels[ok]
+            # (2·n_offsets, n_voxels): each offset's neighbours are contiguous
+            self._full = np.ascontiguousarray(np.hstack([self.table, back]).T)
+        return self._full
 
 
 def label_block(rows: np.ndarray, cols: np.ndarray, neighbours: MaskNeighbours):

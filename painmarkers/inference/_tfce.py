@@ -62,43 +62,41 @@ def tfce_block(values: np.ndarray, neighbours: MaskNeighbours, dh: float, extent
     small = np.int16 if lev.max() < 2**15 else np.int64  # radix sort for small ints
     order = np.argsort(-lev.astype(small), kind="stable")
     rows, cols, lev = rows[order], cols[order], lev[order]
-    node_of = np.full(n_maps * n_vox, -1, dtype=np.int64)
-    node_of[rows * n_vox + cols] = np.arange(n_nodes)
-    heads, tails = [], []
+    # earlier[i] lists the neighbours of node i that come before it (higher or
+    # equal level): each edge is listed once, at its later node, whose level is
+    # the level from which the edge exists. A node's edges are then a slice.
+    sentinel = n_maps * n_vox
+    node_of = np.full(sentinel + 1, -1, dtype=np.int32)
+    node_of[rows * n_vox + cols] = np.arange(n_nodes, dtype=np.int32)
+    full = neighbours.full_table
     base = rows * n_vox
-    for k in range(neighbours.table.shape[1]):
-        nb = neighbours.table[cols, k]
-        src = np.nonzero(nb >= 0)[0]
-        dst = node_of[base[src] + nb[src]]
-        keep = dst >= 0
-        heads.append(src[keep])
-        tails.append(dst[keep])
-    heads = np.concatenate(heads)
-    tails = np.concatenate(tails)
-    # an edge exists from the level of its lower endpoint downwards; since
-    # nodes are sorted by decreasing level, that endpoint has the larger index
-    edge_level = lev[np.maximum(heads, tails)]
-    eorder = np.argsort(-edge_level.astype(small), kind="stable")
-    heads, tails, edge_level = heads[eorder], tails[eorder], edge_level[eorder]
+    earlier = np.empty((full.shape[0], n_nodes), dtype=np.int32)
+    own = np.arange(n_nodes, dtype=np.int32)
+    for k in range(full.shape[0]):
+        nb = full[k][cols]
+        col = node_of[np.where(nb >= 0, base + nb, sentinel)]
+        col[col >= own] = -1
+        earlier[k] = col
     top = int(lev[0])
-    # prefix ends of nodes / edges with level >= j, for j = top..1
+    # prefix ends of nodes with level >= j, for j = top..1
     js = np.arange(top, 0, -1)
     node_end = np.searchsorted(-lev, -js, side="right")
-    edge_end = np.searchsorted(-edge_level, -js, side="right")
 
-    comp = np.empty(n_nodes, dtype=np.int64)
+    comp = np.empty(n_nodes, dtype=np.int32)
     acc = np.zeros(n_nodes)
     sizes = np.zeros(0)
     n_comp = 0
-    prev_node, prev_edge = 0, 0
-    for j, n_end, e_end in zip(js, node_end, edge_end):
+    prev_node = 0
+    for j, n_end in zip(js, node_end):
         n_new = n_end - prev_node
-        comp[prev_node:n_end] = n_comp + np.arange(n_new)
+        comp[prev_node:n_end] = n_comp + np.arange(n_new, dtype=np.int32)
         total = n_comp + n_new
         weights = np.concatenate([sizes, np.ones(n_new)])
-        if e_end > prev_edge:
-            a = comp[heads[prev_edge:e_end]]
-            b = comp[tails[prev_edge:e_end]]
+        block = earlier[:, prev_node:n_end]
+        c, r = np.nonzero(block >= 0)
+        if r.size:
+            a = comp[r + prev_node]
+            b = comp[block[c, r]]
             graph = sparse.csr_matrix(
                 (np.ones(a.size, dtype=np.int8), (a, b)), shape=(total, total)
             )
@@ -109,6 +107,6 @@ def tfce_block(values: np.ndarray, neighbours: MaskNeighbours, dh: float, extent
             n_comp, sizes = total, weights
         contrib = sizes**extent * (j * dh) ** height * dh
         acc[:n_end] += contrib[comp[:n_end]]
-        prev_node, prev_edge = n_end, e_end
+        prev_node = n_end
     out[rows, cols] = acc
     return out
