@@ -530,6 +530,25 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
 
     Notes
     -----
+    Files written (``<sub>`` = ``sub-01``..., ``<ses>`` = ``ses-pre``, ``ses-post`` or
+    ``ses-baseline``, ``<r>`` = ``resolution_mm``; ``res-<r>`` is the voxel size in mm,
+    not a TemplateFlow index)::
+
+        dataset_description.json README participants.tsv participants.json
+        sessions.json task-rest_bold.json phenotype/pain.tsv phenotype/pain.json
+        <sub>/<sub>_sessions.tsv
+        derivatives/fmriprep/<sub>/<ses>/func/
+          <sub>_<ses>_task-rest_space-MNI152NLin2009cAsym_res-<r>_desc-preproc_bold.nii.gz
+          <sub>_<ses>_task-rest_space-MNI152NLin2009cAsym_res-<r>_desc-brain_mask.nii.gz
+          <sub>_<ses>_task-rest_desc-confounds_timeseries.tsv   (each with a .json)
+        derivatives/qsm/<sub>/<ses>/anat/
+          <sub>_<ses>_space-MNI152NLin2009cAsym_res-<r>_Chimap.nii.gz (+ .json; QSM design)
+        derivatives/painmarkers-simulation/ground_truth.json, planted_effects.tsv
+
+    Raw images are not written. Seeding: ``SeedSequence(entropy).spawn(3)`` gives the
+    streams of the tables, of the subject-level effects and of the sessions (one
+    child per session, in table order), so ``n_jobs`` does not change the output.
+
     Participants follow the seed's Table 1 (age and BMI normal with its mean and SD,
     sex counts from its percentages, pain duration gamma-distributed). Patients'
     VAS and RMDQ follow Table 2: ``VAS_pre ~ N(7.25, 0.99)``, ``PPR ~ N(36.2, 13.3)``
@@ -642,6 +661,8 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
         "design": design, "generator": "painmarkers.datasets.simulate_cohort",
         "painmarkers_version": _version(), "seed_study": load_seed_study(design)["source"],
         "parameters": parameters,
+        "seeding": "numpy SeedSequence(seed_entropy).spawn(3) -> tables, subject-level "
+                   "effects, sessions (one child per session in planted_effects.tsv order)",
         "groups": sizes, "sessions": {g: [f"ses-{s}" for s in v]
                                       for g, v in D.SESSIONS[design].items()},
         "files": {k: v.as_posix().replace("sub-XX", "<sub>").replace("ses-YY", "<ses>")
