@@ -9,6 +9,8 @@ cluster is compared with that null distribution of maxima.
 
 from __future__ import annotations
 
+import itertools
+import math
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +134,40 @@ def _draw_operations(scheme: str, n: int, n_permutations: int, rng) -> np.ndarra
             np.int8)
     base = np.tile(np.arange(n, dtype=np.int32), (n_permutations, 1))
     return rng.permuted(base, axis=1)
+
+
+def _all_operations(scheme: str, tested: np.ndarray, n_permutations: int, exchangeable: bool):
+    """Every distinct rearrangement but the identity, when there are at most n_permutations.
+
+    Sign flips: the ``2ⁿ − 1`` non-identity patterns. Label permutation (no
+    covariates only, where the t depends on the labels alone): one row order per
+    distinct assignment of the group labels, ``C(n, n₁) − 1`` of them.
+    Returns None when there are more than ``n_permutations``.
+    """
+    n = tested.size
+    if scheme == "sign_flip":
+        if n > 20 or 2**n - 1 > n_permutations:
+            return None
+        codes = np.arange(1, 2**n)  # 0 (all +1) is the identity
+        bits = (codes[:, None] >> np.arange(n)[None, :]) & 1
+        return (1 - 2 * bits).astype(np.int8)
+    if not exchangeable:
+        return None
+    ones = np.flatnonzero(tested == 1)
+    zeros = np.flatnonzero(tested != 1)
+    if math.comb(n, ones.size) - 1 > n_permutations:
+        return None
+    rows = []
+    for chosen in itertools.combinations(range(n), ones.size):
+        if np.array_equal(chosen, ones):
+            continue
+        order = np.empty(n, dtype=np.int32)
+        picked = np.zeros(n, dtype=bool)
+        picked[list(chosen)] = True
+        order[picked] = ones
+        order[~picked] = zeros
+        rows.append(order)
+    return np.array(rows, dtype=np.int32)
 
 
 def _block_maxima(model, ops, threshold, neighbours, two_tailed, statistic, tfce):
@@ -343,9 +379,13 @@ def permutation_cluster_correct(
 
     The voxel-level FWE p is ``#(max|t|* ≥ |t_v|) / (n_permutations + 1)``;
     ``min_cluster_size`` (size statistic) is the smallest cluster size with
-    p < ``cluster_p``. The p values of a random subset of rearrangements are
-    valid (Phipson & Smyth 2010); for tiny n (2ⁿ ≤ n_permutations) some sign
-    patterns repeat.
+    p < ``cluster_p``. Random rearrangements are drawn with replacement, which
+    keeps the p values valid (Phipson & Smyth 2010). When every distinct
+    rearrangement fits in ``n_permutations`` (``2ⁿ − 1`` sign flips; or,
+    without covariates, ``C(n, n₁) − 1`` relabellings of two groups) they are
+    all enumerated instead and the p values are exact;
+    ``parameters["exhaustive"]`` says so and ``parameters["n_permutations"]``
+    gives the number actually used.
 
     References
     ----------
@@ -414,9 +454,14 @@ def permutation_cluster_correct(
     t_obs = t_block(model, identity.astype(np.float64) if des.scheme == "sign_flip"
                     else identity)[0]
 
-    ops = _draw_operations(des.scheme, des.n, n_permutations, rng)
+    ops = _all_operations(des.scheme, des.tested, n_permutations,
+                          exchangeable=not des.covariate_names)
+    exhaustive = ops is not None
+    if ops is None:
+        ops = _draw_operations(des.scheme, des.n, n_permutations, rng)
+    n_done = ops.shape[0]
     size = block_size or _default_block(n_voxels, statistic)
-    blocks = [ops[i:i + size] for i in range(0, n_permutations, size)]
+    blocks = [ops[i:i + size] for i in range(0, n_done, size)]
     parts = Parallel(n_jobs=n_jobs)(
         delayed(_block_maxima)(model, block, threshold, neighbours, two_tailed, statistic, tfce)
         for block in blocks
@@ -512,7 +557,9 @@ def permutation_cluster_correct(
         "covariates": des.covariate_names,
         "statistic": statistic,
         "cluster_forming_t": None if statistic == "tfce" else threshold,
-        "n_permutations": n_permutations,
+        "n_permutations": n_done,
+        "n_permutations_requested": n_permutations,
+        "exhaustive": exhaustive,
         "random_state": seed_repr,
         "tfce": tfce if statistic == "tfce" else None,
         "n_partial_coverage": n_partial,

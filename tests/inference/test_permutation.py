@@ -635,3 +635,33 @@ def test_paths_4d_and_images_give_the_same_result(tmp_path):
     assert permutation_cluster_correct(paths, **kw).parameters["images"][0].endswith(
         "sub-00_alff.nii.gz)")
     assert sorted(tmp_path.iterdir()) == sorted(paths)  # nothing written next to the inputs
+
+
+@pytest.mark.parametrize("design", ["one_sample", "two_sample"])
+def test_small_samples_enumerate_every_rearrangement(design):
+    import itertools
+
+    rng = np.random.default_rng(18)
+    n = 5 if design == "one_sample" else 8
+    data = smooth_maps(rng, n, shape=(6, 6, 6)) + 0.5
+    kw = {"groups": ["a"] * 4 + ["b"] * 4} if design == "two_sample" else {}
+    mask = nib.Nifti1Image(np.ones((6, 6, 6), np.uint8), AFFINE)
+    res = permutation_cluster_correct(to_imgs(data), design, mask_img=mask, voxel_p=0.05,
+                                      n_permutations=1000, random_state=0, atlas=False, **kw)
+    y = data.astype(np.float32).astype(float)
+    if design == "one_sample":
+        maps = [stats.ttest_1samp(y * np.array(s)[:, None, None, None], 0).statistic
+                for s in itertools.product([1, -1], repeat=n)]
+    else:
+        maps = []
+        for chosen in itertools.combinations(range(n), 4):
+            g = np.isin(np.arange(n), chosen)
+            maps.append(stats.ttest_ind(y[g], y[~g]).statistic)
+    ref = naive_maxima(maps, stats.t.isf(0.025, res.df), 26, True)
+    assert res.parameters["exhaustive"] is True
+    assert res.parameters["n_permutations"] == len(maps) - 1
+    null = res.null_distribution
+    np.testing.assert_allclose(np.sort(null["max_t"]), np.sort(ref[:, 0]), rtol=1e-9)
+    np.testing.assert_array_equal(np.sort(null["max_size"]), np.sort(ref[:, 1]))
+    # exact p: the smallest attainable is 1 / (number of rearrangements)
+    assert np.asarray(res.voxel_fwe_p_img.dataobj).min() >= 1 / len(maps) - 1e-7
