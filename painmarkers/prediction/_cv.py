@@ -54,6 +54,11 @@ def default_splits(y, groups, n_splits, n_repeats, seed, class_names) -> list[Sp
 
 def site_splits(y, groups, sites, site_names, class_names) -> list[Split]:
     """Leave-one-site-out; refuses sites holding one class only."""
+    if pd.unique(sites).size < 2:
+        raise DesignError(
+            f"Leave-one-site-out needs at least 2 sites; the site column holds only "
+            f"{site_names[int(sites[0])]!r}. Pass cv= (e.g. StratifiedGroupKFold) instead."
+        )
     for s in pd.unique(sites):
         classes = np.unique(y[sites == s])
         if classes.size < 2:

@@ -307,6 +307,13 @@ def test_site_with_one_class_under_leave_site_out():
                            n_permutations=0)
 
 
+def test_single_site_under_leave_site_out():
+    df = _cohort_frame().assign(site="A")
+    with pytest.raises(DesignError, match=r"at least 2 sites.*only 'A'"):
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", site="site",
+                           n_permutations=0)
+
+
 def test_bad_parameters():
     df = _cohort_frame()
     with pytest.raises(TypeError, match="'data' parameter"):
