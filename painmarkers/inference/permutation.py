@@ -96,12 +96,14 @@ class PermutationClusterResult(ClusterResult):
         """Write everything :meth:`ClusterResult.save` writes, plus the permutation outputs.
 
         Extra files (each written atomically): ``tmap.nii.gz``,
-        ``voxel_fwe_p_map.nii.gz`` and ``null_distribution.tsv``. Returns the
-        paths written.
+        ``tfce_map.nii.gz`` (TFCE only), ``voxel_fwe_p_map.nii.gz`` and
+        ``null_distribution.tsv``. Returns the paths written.
         """
         out = super().save(directory)
         d = Path(directory)
         out["tmap"] = _save_img(self.t_img, d / "tmap.nii.gz")
+        if self.stat == "tfce":
+            out["tfce_map"] = _save_img(self.stat_img, d / "tfce_map.nii.gz")
         out["voxel_fwe_p_map"] = _save_img(self.voxel_fwe_p_img, d / "voxel_fwe_p_map.nii.gz")
         out["null_distribution"] = _save_tsv(self.null_distribution,
                                              d / "null_distribution.tsv")

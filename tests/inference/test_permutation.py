@@ -248,7 +248,7 @@ def test_null_distribution_equals_naive_loop(design):
     assert vox_p.min() >= 1 / (n_perm + 1) - 1e-7
 
 
-def test_tfce_null_and_map_equal_naive():
+def test_tfce_null_and_map_equal_naive(tmp_path):
     rng = np.random.default_rng(5)
     n, n_perm, seed = 10, 15, 3
     data = smooth_maps(rng, n)
@@ -266,6 +266,9 @@ def test_tfce_null_and_map_equal_naive():
         expected = max(naive_tfce(t, 0.2).max(), naive_tfce(-t, 0.2).max())
         assert res.null_distribution["max_tfce"].iloc[i] == pytest.approx(expected, rel=1e-9)
     assert res.stat == "tfce" and res.voxel_p is None and res.height_threshold is None
+    saved = res.save(tmp_path)
+    np.testing.assert_allclose(nib.load(saved["tfce_map"]).get_fdata(), ref_map, rtol=1e-4,
+                               atol=1e-3)
     p_map = np.asarray(res.p_img.dataobj)
     peak = np.unravel_index(np.argmax(np.abs(ref_map)), SHAPE)
     assert p_map[peak] == pytest.approx(1 / (n_perm + 1), rel=1e-6)
