@@ -63,7 +63,7 @@ def t_to_z(t, df):
     -----
     ``z = -Φ⁻¹(exp(log P(T > |t|)))·sign(t)``, computed with
     ``scipy.special.ndtri_exp`` on the log survival function so that it stays
-    accurate when the p value underflows (|t| up to 40 and beyond), unlike
+    accurate when the p value underflows (``|t|`` up to 40 and beyond), unlike
     ``norm.isf(t.sf(t))``. Using the upper tail of ``|t|`` for both signs keeps
     the map exactly antisymmetric.
 

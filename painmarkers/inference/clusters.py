@@ -79,7 +79,7 @@ def label_clusters(stat, threshold, *, mask=None, connectivity=26, two_tailed=Tr
     -------
     labels : numpy.ndarray of int32
         Cluster ids 1..K (0 = background), ordered by decreasing size
-        (ties: larger peak |stat| first).
+        (ties: larger peak ``|stat|`` first).
     signs : numpy.ndarray of int8, shape (K,)
         ``signs[c - 1]`` is +1 or −1, the sign of cluster ``c``.
 
