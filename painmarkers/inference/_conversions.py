@@ -57,7 +57,7 @@ def t_to_z(t, df):
     Returns
     -------
     numpy.ndarray
-        z scores with ``P(Z > z) = P(T > t)``, sign preserved.
+        Z scores with ``P(Z > z) = P(T > t)``, sign preserved.
 
     Notes
     -----

@@ -167,8 +167,18 @@ def grf_min_cluster_size(voxel_p, cluster_p, smoothness, *, two_tailed=False, me
     ----------
     voxel_p, cluster_p : float
         Cluster-forming p threshold and cluster-level α, each in (0, 1).
-    smoothness, two_tailed, method, stat, df, resels
+    smoothness : Smoothness
+        Smoothness and search volume, as in :func:`grf_cluster_pvalue`.
+    two_tailed : bool, default=False
         As in :func:`grf_cluster_pvalue`.
+    method : {"fsl", "spm"}, default="fsl"
+        As in :func:`grf_cluster_pvalue`.
+    stat : {"z", "t"}, default="z"
+        As in :func:`grf_cluster_pvalue`.
+    df : float or None, default=None
+        Degrees of freedom of a t field.
+    resels : array-like of 4 floats or None, default=None
+        Resel counts R0..R3 (required for ``method="spm"``).
 
     Returns
     -------
