@@ -407,6 +407,7 @@ def voxelwise_ttest(imgs, design="one_sample", *, groups=None, subjects=None, va
         "covariates": [c for c in x_frame.columns if c not in _design_columns(x_frame, design)],
         "center_covariates": bool(center_covariates), "group_order": group_order,
         "mask": "given" if explicit_mask else "finite and non-zero in every image",
+        "n_voxels_excluded": 0 if explicit_mask else int(n_vox - keep.sum()),
         "effect_scale": scale, **info,
     }
     return VoxelwiseResult(

@@ -229,6 +229,7 @@ def test_default_mask_excludes_zero_or_nan_voxels_and_zero_variance():
     mask = res.mask_img.get_fdata().astype(bool)
     assert not mask[0, 0, 0] and not mask[1, 1, 1] and mask[2, 2, 2]
     assert res.n_voxels == np.prod(SHAPE) - 2 and res.n_zero_variance == 1
+    assert res.parameters["n_voxels_excluded"] == 2
     assert res.t_img.get_fdata()[2, 2, 2] == 0
     assert "zero variance" in res.summary()
 
