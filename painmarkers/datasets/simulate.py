@@ -235,6 +235,8 @@ def _session_job(root: Path, job: dict, ctx: BoldContext, grid: Grid) -> dict:
     rng = np.random.default_rng(job["seed"])
     paths = {k: root / v for k, v in job["paths"].items()}
     motion = simulate_motion(ctx.n_volumes, rng, job["motion_level"])
+    if job.get("high_motion") is not None:
+        motion = motion + _head_jerk(ctx.n_volumes, job["high_motion"])
     fd = framewise_displacement(motion)
     series = synthesize_bold(ctx, rng, fd, log_gain=job.get("log_gain"),
                              networks=job.get("networks"))
@@ -269,6 +271,25 @@ def _session_job(root: Path, job: dict, ctx: BoldContext, grid: Grid) -> dict:
     return {"participant_id": job["participant_id"], "session_id": job["session_id"],
             "mean_fd": float(np.nanmean(fd)), "max_fd": float(np.nanmax(fd)),
             "max_translation_mm": float(translation), "max_rotation_deg": float(rotation)}
+
+
+def _head_jerk(n_volumes: int, draw: dict) -> np.ndarray:
+    """A lasting head displacement of ``draw['mm']`` mm along one axis from one volume on."""
+    shift = np.zeros((n_volumes, 6))
+    shift[draw["volume"]:, draw["axis"]] = draw["mm"]
+    return shift
+
+
+def _pick_high_motion(sessions: pd.DataFrame, n_high_motion: int, seq, n_volumes: int
+                      ) -> dict[int, dict]:
+    if n_high_motion == 0:
+        return {}
+    rng = np.random.default_rng(seq)
+    chosen = np.sort(rng.choice(len(sessions), n_high_motion, replace=False))
+    return {int(k): {"volume": int(rng.integers(n_volumes // 4, 3 * n_volumes // 4)),
+                     "axis": int(rng.integers(0, 3)),
+                     "mm": float(rng.choice([-1.0, 1.0]) * rng.uniform(3.5, 4.5))}
+            for k in chosen}
 
 
 # --- planted effects ---
@@ -472,8 +493,9 @@ def _write_tables(root: Path, design: str, participants: pd.DataFrame,
 def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike | None = None,
                     *, resolution_mm: int = 4, n_volumes: int = 190, t_r: float = 3.0,
                     fwhm_mm: float = 6.0, n_clbp: int | None = None, n_hc: int | None = None,
-                    effect_scale: float = 1.0, random_state: Any = 0, overwrite: bool = False,
-                    n_jobs: int | None = None, progress: bool = False) -> SimulatedDataset:
+                    effect_scale: float = 1.0, n_high_motion: int = 0, random_state: Any = 0,
+                    overwrite: bool = False, n_jobs: int | None = None,
+                    progress: bool = False) -> SimulatedDataset:
     """Write a simulated BIDS cohort with fMRIPrep-style derivatives and its ground truth.
 
     Parameters
@@ -500,6 +522,11 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     effect_scale : float, default=1.0
         Multiplies every planted group, treatment and QSM effect (0 gives a null
         dataset for those contrasts; correlations with VAS are kept).
+    n_high_motion : int, default=0
+        Number of sessions (drawn at random) given a lasting head displacement of
+        3.5-4.5 mm along one axis, beyond the seed's 3 mm exclusion rule; they are
+        listed in the ground truth under ``high_motion_sessions``. 0 leaves every
+        other output unchanged.
     random_state : int, Generator or None, default=0
         Seed. The same seed and arguments give byte-identical files.
     overwrite : bool, default=False
@@ -608,6 +635,10 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     if n_hc is not None:
         sizes["HC"] = check_positive_int(n_hc, "n_hc", minimum=2)
     n_jobs = check_n_jobs(n_jobs)
+    n_high_motion = check_positive_int(n_high_motion, "n_high_motion", minimum=0)
+    if n_high_motion > sum(len(D.SESSIONS[design][g]) * n for g, n in sizes.items()):
+        raise ValueError(f"The 'n_high_motion' parameter must be <= the number of sessions. "
+                         f"Got {n_high_motion}.")
     if not isinstance(overwrite, bool):
         raise TypeError(f"The 'overwrite' parameter must be True or False. Got {overwrite!r}.")
     entropy = _entropy(random_state)
@@ -625,9 +656,13 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     grid = load_grid(resolution_mm)
     ctx = BoldContext(grid, fwhm_mm, n_volumes, t_r, D.ALFF_BAND_HZ)
     jobs = []
-    for row, child in zip(sessions.itertuples(), session_seq.spawn(len(sessions))):
+    (motion_seq,) = seq.spawn(1)  # a fourth stream: the first three are unaffected
+    jerks = _pick_high_motion(sessions, n_high_motion, motion_seq, n_volumes)
+    for k, (row, child) in enumerate(zip(sessions.itertuples(),
+                                         session_seq.spawn(len(sessions)))):
         jobs.append({"participant_id": row.participant_id, "session_id": row.session_id,
                      "seed": child, "motion_level": float(levels[row.participant_id]),
+                     "high_motion": jerks.get(k),
                      "paths": _paths(row.participant_id, row.session_id, resolution_mm)})
     effect_rng = np.random.default_rng(effect_seq)
     if design == "rtms_alff_clbp":
@@ -654,7 +689,7 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
 
     parameters = {"design": design, "resolution_mm": resolution_mm, "n_volumes": n_volumes,
                   "t_r": t_r, "fwhm_mm": fwhm_mm, "n_clbp": sizes["CLBP"], "n_hc": sizes["HC"],
-                  "effect_scale": effect_scale,
+                  "effect_scale": effect_scale, "n_high_motion": n_high_motion,
                   "random_state": random_state if isinstance(random_state, int) else None,
                   "seed_entropy": str(entropy)}
     truth = {
@@ -673,6 +708,12 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
                  "spectrum": "0.5 * 1/f + 0.5 * AR(1) with coefficient 0.3; linear and "
                              "quadratic drift; global signal; motion dips",
                  "percent_signal_per_noise_sd": 1.0},
+        "high_motion_sessions": [
+            {"participant_id": jobs[k]["participant_id"], "session_id": jobs[k]["session_id"],
+             "displacement_mm": draw["mm"], "axis": ["trans_x", "trans_y", "trans_z"][
+                 draw["axis"]], "from_volume": draw["volume"],
+             "max_translation_mm": float(qc.loc[k, "max_translation_mm"])}
+            for k, draw in jerks.items()],
         **truth_effects,
     }
     write_json(root / MARKER, truth)

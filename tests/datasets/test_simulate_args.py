@@ -98,6 +98,8 @@ def test_out_dir_is_a_file(tmp_path):
     ({"random_state": "seed"}, TypeError, r"'random_state'.*Got 'seed'"),
     ({"random_state": -3}, ValueError, r"'random_state'.*>= 0. Got -3"),
     ({"overwrite": "yes"}, TypeError, r"'overwrite'.*Got 'yes'"),
+    ({"n_high_motion": -1}, ValueError, r"'n_high_motion'.*>= 0. Got -1"),
+    ({"n_high_motion": 7}, ValueError, r"'n_high_motion'.*number of sessions. Got 7"),
 ])
 def test_bad_arguments(tmp_path, kwargs, error, match):
     args = {"design": "rtms_alff_clbp", "out_dir": tmp_path / "out", **TINY, **kwargs}
@@ -119,3 +121,23 @@ def test_effect_scale_zero_plants_no_group_or_treatment_effect(tmp_path):
     assert all(e["log_ratio"] == 0 and e["direction"] == "none" for e in effects)
     qsm = simulate_cohort("qsm_fc_clbp", tmp_path / "nullq", effect_scale=0.0, **TINY)
     assert all(e["cohen_d"] == 0 for e in qsm.ground_truth["qsm"]["effects"])
+
+
+def test_high_motion_sessions_exceed_3_mm_and_leave_others_unchanged(tmp_path):
+    import pandas as pd
+
+    base = simulate_cohort("rtms_alff_clbp", tmp_path / "base", **TINY)
+    moved = simulate_cohort("rtms_alff_clbp", tmp_path / "moved", n_high_motion=2, **TINY)
+    listed = moved.ground_truth["high_motion_sessions"]
+    assert len(listed) == 2 and base.ground_truth["high_motion_sessions"] == []
+    flagged = {(e["participant_id"], e["session_id"]) for e in listed}
+    for row in moved.sessions.itertuples():
+        conf = pd.read_csv(moved.root / row.confounds, sep="\t")
+        translation = conf[["trans_x", "trans_y", "trans_z"]].abs().to_numpy().max()
+        key = (row.participant_id, row.session_id)
+        assert (translation > 3.0) == (key in flagged)
+        same = ((moved.root / row.bold).read_bytes() == (base.root / row.bold).read_bytes())
+        assert same == (key not in flagged)
+    for entry in listed:
+        assert 3.5 <= abs(entry["displacement_mm"]) <= 4.5
+        assert entry["max_translation_mm"] > 3.0
