@@ -389,6 +389,19 @@ def permutation_cluster_correct(
     ``parameters["exhaustive"]`` says so and ``parameters["n_permutations"]``
     gives the number actually used.
 
+    Validity (measured; ``tests/inference/test_permutation.py``): on null
+    Gaussian-filtered white noise (σ = 1.2 voxels, 12 × 12 × 10 grid, n = 12,
+    199 permutations, α = 0.05) the family-wise error rates were 0.043 (size,
+    one-sample, p < 0.01 and p < 0.001), 0.037 (mass, two-sample), 0.030
+    (size, paired, 6 subjects), 0.045 (TFCE, 200 data sets) and 0.035–0.043
+    (voxel-level max-T), all within Monte-Carlo error (sd 0.011 for 400 data
+    sets) of 0.05; with a covariate that has a real effect and is correlated
+    with group (Freedman–Lane, n = 14, 300 data sets) 0.033 (one- and
+    two-sample). The null maxima equal those of a loop over the same
+    rearrangements with :func:`scipy.stats.ttest_1samp` /
+    :func:`scipy.stats.ttest_ind` and :func:`scipy.ndimage.label`, and those
+    of nilearn's ``permuted_ols`` for the same sign flips.
+
     References
     ----------
     .. [1] Nichols, T. E., & Holmes, A. P. (2002). Nonparametric permutation
