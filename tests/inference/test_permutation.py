@@ -378,12 +378,20 @@ def test_tfce_map_matches_nilearn():
 
 
 # --- validity -------------------------------------------------------------------------------
-def _null_fwe(statistic, design, n_reps, n_perm, seed):
+def _null_fwe(statistic, design, n_reps, n_perm, seed, covariate=False):
+    """FWE rate on null smooth data; with ``covariate`` the maps carry a real
+    nuisance effect of a covariate that is also correlated with group."""
     rng = np.random.default_rng(seed)
     hits = 0
-    kw = {"groups": ["a"] * 6 + ["b"] * 6} if design == "two_sample" else {}
+    groups = np.array(["a"] * 7 + ["b"] * 7)
     for rep in range(n_reps):
-        data = smooth_maps(rng, 12, sigma=1.2)
+        data = smooth_maps(rng, 14, sigma=1.2)
+        kw = {"groups": list(groups)} if design == "two_sample" else {}
+        if covariate:
+            cov = rng.standard_normal(14) + (0.8 * (groups == "a") if kw else 0.0)
+            cov -= cov.mean()
+            data += 0.8 * cov[:, None, None, None]
+            kw["covariates"] = {"age": cov}
         res = permutation_cluster_correct(to_imgs(data), design, mask_img=full_mask(),
                                           voxel_p=0.01, statistic=statistic,
                                           n_permutations=n_perm, random_state=rep,
@@ -399,12 +407,14 @@ def test_null_fwe_small():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("statistic,design", [("size", "one_sample"), ("mass", "two_sample"),
-                                              ("tfce", "one_sample")])
-def test_null_fwe_holds_alpha(statistic, design):
+@pytest.mark.parametrize("statistic,design,covariate", [
+    ("size", "one_sample", False), ("mass", "two_sample", False), ("tfce", "one_sample", False),
+    ("size", "one_sample", True), ("size", "two_sample", True),
+])
+def test_null_fwe_holds_alpha(statistic, design, covariate):
     # 400 null data sets: the Monte-Carlo sd of a 0.05 rate is 0.011
     n_reps = 400 if statistic != "tfce" else 200
-    rate = _null_fwe(statistic, design, n_reps, 199, seed=30)
+    rate = _null_fwe(statistic, design, n_reps, 199, seed=30, covariate=covariate)
     se = np.sqrt(0.05 * 0.95 / n_reps)
     assert rate <= 0.05 + 3 * se
     assert rate >= 0.05 - 3 * se
