@@ -88,6 +88,7 @@ def test_two_sample_with_covariates_matches_statsmodels_and_nilearn():
         t, eff, fit = _ols_t(y[(slice(None), *v)], x, [1, -1, 0])
         np.testing.assert_allclose(res.t_img.get_fdata()[tuple(v)], t, rtol=1e-8)
         np.testing.assert_allclose(res.effect_img.get_fdata()[tuple(v)], eff, rtol=1e-7)
+        assert res.df == fit.df_resid
         d = eff / np.sqrt(fit.scale)
         np.testing.assert_allclose(res.cohen_d_img.get_fdata()[tuple(v)], d, rtol=1e-7)
     from nilearn.glm.second_level import SecondLevelModel
