@@ -48,6 +48,8 @@ class ImageStack:
             self.sources = None
             self.n = img4.shape[3]
             return
+        if hasattr(imgs, "tolist") and not hasattr(imgs, "affine"):
+            imgs = imgs.tolist()  # pandas Series / numpy array of paths
         if not isinstance(imgs, Sequence) or isinstance(imgs, str | bytes):
             raise TypeError(
                 f"The {name!r} parameter must be a list of 3-D maps (paths or images) or a "

@@ -209,7 +209,8 @@ def test_paths_4d_blocks_threads_and_offset_agree(tmp_path):
         paths.append(str(p))
     four_d = nib.Nifti1Image(np.stack([im.get_fdata() for im in imgs], axis=-1), AFFINE)
     base = voxelwise_ttest(imgs)
-    for other in (voxelwise_ttest(paths, block_size=2, n_jobs=2), voxelwise_ttest(four_d)):
+    for other in (voxelwise_ttest(paths, block_size=2, n_jobs=2), voxelwise_ttest(four_d),
+                  voxelwise_ttest(pd.Series(paths))):
         np.testing.assert_allclose(other.t_img.get_fdata(), base.t_img.get_fdata(), rtol=1e-10)
         np.testing.assert_allclose(other.smoothness.fwhm_voxels, base.smoothness.fwhm_voxels,
                                    rtol=1e-8)
