@@ -398,8 +398,9 @@ def _read_masked_timeseries(img, mask: np.ndarray) -> np.ndarray | None:
     if not isinstance(img, nib.Nifti1Image) or not nib.is_proxy(proxy):
         return None
     filename = getattr(proxy, "file_like", None)
-    if not isinstance(filename, str) or len(proxy.shape) != 4 or proxy.order != "F":
-        return None
+    if (not isinstance(filename, str) or not filename.endswith((".nii", ".nii.gz"))
+            or len(proxy.shape) != 4 or proxy.order != "F"):
+        return None  # e.g. .nii.bz2/.nii.zst, file objects: nibabel reads those
     shape3, n_t = tuple(proxy.shape[:3]), int(proxy.shape[3])
     dtype = np.dtype(proxy.dtype)
     vol_items = int(np.prod(shape3))

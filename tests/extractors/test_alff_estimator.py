@@ -302,3 +302,13 @@ def test_roi_mean_timeseries_and_mean_map(files):
                                rtol=1e-6)
     # ALFF of a mean series is below the mean of the voxel ALFFs (averaging cancels noise)
     assert expected[0] < voxel_alff.mean()
+
+
+def test_other_compressions_fall_back_to_nibabel(tmp_path, files):
+    import bz2
+
+    _data, paths, mask_path = files
+    path = tmp_path / "bold.nii.bz2"
+    path.write_bytes(bz2.compress(paths[".nii"].read_bytes()))
+    est = ALFF(mask_img=mask_path).fit()
+    np.testing.assert_array_equal(est.transform(path), est.transform(paths[".nii"]))
