@@ -49,6 +49,7 @@ ROTATION_STEP_RAD = 0.0003
 SPIKE_PROB = 0.02
 SPIKE_MM = 0.15
 HIGH_PASS_S = 128.0      # fMRIPrep's discrete cosine basis cut-off
+TRUNCATE = 3.0           # Gaussian kernels cut at 3 SD (tail weight < 1e-4 at 6 mm / 4 mm)
 
 
 class BoldContext:
@@ -60,10 +61,17 @@ class BoldContext:
         self.n_voxels = grid.n_voxels
         self.fwhm_mm = float(fwhm_mm)
         self.sigma_vox = matched_sigma(fwhm_mm, grid.resolution_mm)
-        margin = int(np.ceil(4 * self.sigma_vox)) + 1
+        self.radius = int(TRUNCATE * self.sigma_vox + 0.5)  # scipy's kernel radius
+        margin = self.radius + 1
         drift_sigma = fwhm_to_sigma(DRIFT_FWHM_MM) / grid.resolution_mm
         self.bbox = grid.bbox(margin)
         self.bbox_mask = grid.mask[self.bbox]
+        # innovations only matter within the kernel radius of the mask (Chebyshev distance)
+        reach = self.bbox_mask
+        if self.radius > 0:
+            reach = ndimage.binary_dilation(reach, np.ones((3, 3, 3), bool),
+                                            iterations=self.radius)
+        self.reach_index = np.flatnonzero(reach)
         self.kernel_norm = _kernel_norm(self.sigma_vox)
         self.drift_sigma = drift_sigma
         self.n_volumes = int(n_volumes)
@@ -82,7 +90,7 @@ class BoldContext:
 
 def _lag1_correlation(sigma: float) -> float:
     """Lag-1 autocorrelation of white noise filtered by scipy's discrete Gaussian kernel."""
-    radius = int(4.0 * sigma + 0.5)
+    radius = int(TRUNCATE * sigma + 0.5)
     x = np.arange(-radius, radius + 1, dtype=float)
     k = np.exp(-0.5 * (x / sigma) ** 2)
     return float((k[1:] * k[:-1]).sum() / (k**2).sum())
@@ -113,10 +121,10 @@ def _kernel_norm(sigma: float) -> float:
     """Standard deviation of unit white noise after the discrete Gaussian filter."""
     if sigma <= 0:
         return 1.0
-    size = 2 * int(np.ceil(4 * sigma)) + 1
+    size = 2 * int(np.ceil(TRUNCATE * sigma)) + 3
     delta = np.zeros((size, size, size))
     delta[(size // 2,) * 3] = 1.0
-    kernel = ndimage.gaussian_filter(delta, sigma, mode="constant")
+    kernel = ndimage.gaussian_filter(delta, sigma, mode="constant", truncate=TRUNCATE)
     return float(np.sqrt((kernel**2).sum()))
 
 
@@ -162,7 +170,7 @@ def _smooth_field(rng: np.random.Generator, n_fields: int, ctx: BoldContext,
     noise = rng.standard_normal((n_fields, *box), dtype=np.float32)
     if sigma > 0:
         ndimage.gaussian_filter(noise, (0, sigma, sigma, sigma), output=noise,
-                                mode="constant", truncate=4.0)
+                                mode="constant", truncate=TRUNCATE)
         noise /= np.float32(norm)
     return noise[:, ctx.bbox_mask]
 
@@ -212,10 +220,16 @@ def synthesize_bold(ctx: BoldContext, rng: np.random.Generator, fd: np.ndarray,
     scale = np.float32(np.sqrt(0.5) / ctx.kernel_norm)
     parts = []
     field = np.empty((n_freq, *box), dtype=np.float32)
+    flat = field.reshape(n_freq, -1)
     for _ in range(2):  # real and imaginary parts: independent smoothed white fields
-        rng.standard_normal(dtype=np.float32, out=field)
         if ctx.sigma_vox > 0:
-            ndimage.gaussian_filter(field, sigma, output=field, mode="constant", truncate=4.0)
+            field.fill(0.0)
+            flat[:, ctx.reach_index] = rng.standard_normal(
+                (n_freq, ctx.reach_index.size), dtype=np.float32)
+            ndimage.gaussian_filter(field, sigma, output=field, mode="constant",
+                                    truncate=TRUNCATE)
+        else:
+            rng.standard_normal(dtype=np.float32, out=field)
         parts.append(field[:, ctx.bbox_mask])
     del field
     coef = np.empty(parts[0].shape, dtype=np.complex64)

@@ -250,7 +250,11 @@ def test_qsm_files_and_units(qsm_small):
 
 
 def test_qsm_regional_offsets_are_recovered(qsm_small):
-    """Regional means of the Chimaps follow the planted offsets (slope 1 within 10 %)."""
+    """Regional means of the Chimaps follow the planted offsets (slope 1).
+
+    Per ROI within 4 standard errors (noise of a regional mean of 8 maps); pooled over
+    ROIs within 5 %.
+    """
     planted = pd.read_csv(qsm_small.root / "derivatives/painmarkers-simulation/"
                           "planted_effects.tsv", sep="\t")
     effects = {e["roi"]: e for e in qsm_small.ground_truth["qsm"]["effects"]}
@@ -258,12 +262,19 @@ def test_qsm_regional_offsets_are_recovered(qsm_small):
     regions = {roi: _region(affine, first.shape, e["aal_label"]) for roi, e in effects.items()
                if not roi.startswith("precentral_post")}
     maps = [_load(qsm_small.root, rel)[0] for rel in qsm_small.sessions["qsm"]]
+    xs, ys = [], []
     for roi, inside in regions.items():
         measured = np.array([m[inside].mean() for m in maps])
         offsets = planted[f"qsm__{roi}"].to_numpy()
         x, y = offsets - offsets.mean(), measured - measured.mean()
         slope = (x * y).sum() / (x * x).sum()
-        np.testing.assert_allclose(slope, 1.0, rtol=0.1, err_msg=roi)
+        resid = y - slope * x
+        se = np.sqrt((resid**2).sum() / (len(x) - 2) / (x * x).sum())
+        assert abs(slope - 1.0) < 4 * se, (roi, slope, se)
+        xs.append(x)
+        ys.append(y)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    np.testing.assert_allclose((x * y).sum() / (x * x).sum(), 1.0, rtol=0.05)
 
 
 def test_qsm_directions_match_the_seed(qsm_small):
