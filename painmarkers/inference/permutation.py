@@ -317,7 +317,9 @@ def permutation_cluster_correct(
     random_state : int, numpy Generator or None, default=None
         Seed of the rearrangements; results do not depend on ``n_jobs``.
     n_jobs : int or None, default=None
-        joblib workers over blocks of permutations (None: 1).
+        joblib workers over blocks of permutations (None: 1). Threads are
+        preferred (the heavy steps release the GIL); a joblib
+        ``parallel_config(backend=...)`` context overrides this.
     block_size : int or None, default=None
         Permutations per block (memory ~ ``block_size × n_voxels × 40`` bytes);
         None picks ~9 M values (about 130 permutations of a 3 mm brain).
@@ -477,7 +479,9 @@ def permutation_cluster_correct(
     n_done = ops.shape[0]
     size = block_size or _default_block(n_voxels, statistic)
     blocks = [ops[i:i + size] for i in range(0, n_done, size)]
-    parts = Parallel(n_jobs=n_jobs)(
+    # threads: the matrix products, the numpy passes and the graph labelling
+    # release the GIL, and nothing large has to be copied to worker processes
+    parts = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_block_maxima)(model, block, threshold, neighbours, two_tailed, statistic, tfce)
         for block in blocks
     )
