@@ -3,8 +3,9 @@
 The noise is built in the frequency domain, all voxels at once:
 
 1. complex Gaussian coefficients ``Z(f, v)`` (real and imaginary parts independent
-   standard normal fields over the brain's bounding box) are smoothed in space with
-   a Gaussian kernel of the requested FWHM and renormalised to unit variance —
+   standard normal fields, drawn wherever the kernel reaches a mask voxel) are
+   smoothed in space with a Gaussian kernel (cut at 3 SD) whose width is matched to
+   the requested FWHM (:func:`matched_sigma`) and renormalised to unit variance —
    smoothing and the temporal Fourier transform commute, so this equals smoothing
    white innovations volume by volume;
 2. ``Z`` is shaped by ``H(f)``, ``H(f)**2 = 0.5 * pink(f) + 0.5 * ar1(f)`` (each part
