@@ -90,7 +90,7 @@ def list_designs() -> list[str]:
     return list(D.DESIGNS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SimulatedDataset:
     """Handle on a simulated BIDS dataset written by :func:`simulate_cohort`.
 
