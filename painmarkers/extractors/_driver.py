@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from painmarkers._validation import check_choice, check_n_jobs
+from painmarkers._validation import check_choice, check_img, check_n_jobs
 from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
 from painmarkers.extractors._registry import get_extractor
 from painmarkers.extractors.base import BaseExtractor
@@ -191,13 +191,38 @@ def _check_extractors(extractors: Any) -> list:
     return out
 
 
-def _session_image(ses, kind: str, where: str) -> Path:
+def _session_image(ses, kind: str, where: str, cache: dict | None = None) -> Any:
     if kind not in ses.images:
         raise DataError(
             f"{where} has no {kind!r} image (it has {sorted(ses.images)}); add it to "
             "Session.images or drop the extractor."
         )
+    if cache is not None and kind in cache:
+        return cache[kind]
     return Path(ses.images[kind])
+
+
+def _input_kind_of(est) -> str:
+    if isinstance(est, MapMean):
+        return est.kind
+    if isinstance(est, ROIExtractor):
+        inner = est.feature if not isinstance(est.feature, str) else get_extractor(est.feature)()
+        return inner.image_kind or "bold"
+    return est.image_kind or "bold"
+
+
+def _shared_images(ses, extractors: list) -> dict:
+    """Images read by several extractors of a session, loaded once (file name kept)."""
+    import nibabel as nib
+
+    kinds = [_input_kind_of(e) for e in extractors]
+    cache = {}
+    for kind in {k for k in kinds if kinds.count(k) > 1 and k in ses.images}:
+        img = check_img(ses.images[kind], name=f"images[{kind!r}]")
+        loaded = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header)
+        loaded.set_filename(str(ses.images[kind]))  # sidecar lookup and messages
+        cache[kind] = loaded
+    return cache
 
 
 def _with_session_defaults(est: Any, ses) -> Any:
@@ -245,17 +270,18 @@ def _process_session_inner(sub_id: str, ses, extractors: list, rois, out_dir: Pa
                 result["status"] = "excluded_motion"
                 return result
     try:
+        cache = _shared_images(ses, extractors)
         for est in extractors:
-            _run_one(est, sub_id, ses, where, rois, out_dir, space, result)
+            _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache)
     except (DataError, ExtractorError) as exc:
         raise type(exc)(f"{where}: {exc}") from exc
     return result
 
 
-def _run_one(est, sub_id, ses, where, rois, out_dir, space, result) -> None:
+def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> None:
     if isinstance(est, MapMean):
         fitted = est.fit()
-        values = fitted.transform(_session_image(ses, est.kind, where))[0]
+        values = fitted.transform(_session_image(ses, est.kind, where, cache))[0]
         for roi, value in zip(fitted.rois_, values):
             result["measures"].append(ROIMeasure(roi.name, fitted.feature_, float(value),
                                                  _provenance(est)))
@@ -263,7 +289,7 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result) -> None:
     est = _with_session_defaults(est, ses)
     if isinstance(est, ROIExtractor):
         inner = est.feature if not isinstance(est.feature, str) else get_extractor(est.feature)()
-        image = _session_image(ses, inner.image_kind or "bold", where)
+        image = _session_image(ses, inner.image_kind or "bold", where, cache)
         if inner.t_r is None and _session_t_r(inner, ses) is not None:
             est.set_params(feature=clone(inner).set_params(t_r=_session_t_r(inner, ses)))
         confounds = ses.images.get("confounds") if inner.accepts_confounds else None
@@ -274,7 +300,7 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result) -> None:
             result["measures"].append(ROIMeasure(roi.name, feature, float(value),
                                                  _provenance(est.extractor_)))
         return
-    image = _session_image(ses, est.image_kind or "bold", where)
+    image = _session_image(ses, est.image_kind or "bold", where, cache)
     confounds = ses.images.get("confounds") if est.accepts_confounds else None
     est.fit(image)
     t_r = _session_t_r(est, ses) if est.input_kind == "bold" else None
@@ -363,6 +389,10 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
 
     Notes
     -----
+    An image read by several extractors of a session (e.g. the BOLD run for
+    ALFF and SeedFC) is loaded once per session, so a ``.nii.gz`` is inflated
+    once.
+
     Written files: ``dataset_description.json`` (BIDS derivative, once),
     one NIfTI map per (session, voxelwise extractor), and the report; each is
     written to a temporary file in the same folder then renamed, so an
