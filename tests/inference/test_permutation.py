@@ -678,3 +678,20 @@ def test_small_samples_enumerate_every_rearrangement(design):
     np.testing.assert_array_equal(np.sort(null["max_size"]), np.sort(ref[:, 1]))
     # exact p: the smallest attainable is 1 / (number of rearrangements)
     assert np.asarray(res.voxel_fwe_p_img.dataobj).min() >= 1 / len(maps) - 1e-7
+
+
+def test_uncentred_covariates_test_the_intercept():
+    rng = np.random.default_rng(19)
+    n = 12
+    data = smooth_maps(rng, n, shape=(5, 5, 5)) + 0.2
+    age = rng.normal(40, 8, n)
+    mask = nib.Nifti1Image(np.ones((5, 5, 5), np.uint8), AFFINE)
+    res = permutation_cluster_correct(to_imgs(data), mask_img=mask, covariates={"age": age},
+                                      center_covariates=False, n_permutations=5,
+                                      random_state=0, atlas=False)
+    y = data.astype(np.float32).astype(float).reshape(n, -1)
+    expected = [sm.OLS(y[:, v], np.c_[np.ones(n), age]).fit().tvalues[0] for v in range(0, 125, 9)]
+    got = np.asarray(res.t_img.dataobj).reshape(-1)[::9]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert res.df == n - 2
+    assert res.parameters["exchangeability"] == "sign flipping (Freedman-Lane)"
