@@ -6,7 +6,7 @@ writes tables, maps, figures, ``report.html`` and ``provenance.json``.
 :func:`run_demo` does the same on a simulated seed study (``painmarkers demo``).
 """
 
-from painmarkers.study.demo import DEMO_SPECS, run_demo
+from painmarkers.study.demo import DEMO_SPECS, demo_spec_text, run_demo
 from painmarkers.study.runner import StudyResult, run_study
 from painmarkers.study.spec import ANALYSIS_TYPES, AnalysisSpec, StudySpec, load_spec, parse_spec
 
@@ -16,6 +16,7 @@ __all__ = [
     "AnalysisSpec",
     "StudyResult",
     "StudySpec",
+    "demo_spec_text",
     "load_spec",
     "parse_spec",
     "run_demo",

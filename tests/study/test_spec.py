@@ -81,3 +81,19 @@ def test_missing_dataset_and_bad_toml(tmp_path):
     bad.write_text("[study\n")
     with pytest.raises(SpecError, match="is not valid TOML"):
         load_spec(bad)
+
+
+@pytest.mark.parametrize("design", ["rtms_alff_clbp", "qsm_fc_clbp"])
+def test_packaged_demo_specs_are_valid(design):
+    import tomllib
+
+    from painmarkers.study import demo_spec_text
+
+    text = demo_spec_text(design, random_state=7, n_permutations=300)
+    spec = parse_spec(tomllib.loads(text))
+    assert spec.random_state == 7
+    perms = [a.params["n_permutations"] for a in spec.analyses if "permutation" in
+             a.params.get("correction", [])]
+    assert perms and set(perms) == {300}
+    with pytest.raises(SpecError, match="'design' parameter must be one of"):
+        demo_spec_text("nope")
