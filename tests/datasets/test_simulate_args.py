@@ -141,3 +141,32 @@ def test_high_motion_sessions_exceed_3_mm_and_leave_others_unchanged(tmp_path):
     for entry in listed:
         assert 3.5 <= abs(entry["displacement_mm"]) <= 4.5
         assert entry["max_translation_mm"] > 3.0
+
+
+def test_default_seed_tables_are_near_the_seed_tables(tmp_path):
+    """Seed-sized cohort (tables do not depend on the grid): means within 3 SE of Tables 1-2."""
+    import pandas as pd
+
+    from painmarkers.datasets import load_seed_study
+
+    data = simulate_cohort("rtms_alff_clbp", tmp_path / "d", resolution_mm=8, n_volumes=64)
+    participants = pd.read_csv(data.root / "participants.tsv", sep="\t")
+    table1 = load_seed_study("rtms_alff_clbp")["table1_demographics"]
+    assert participants.group.value_counts().to_dict() == {"CLBP": 15, "HC": 10}
+    for group, sub in participants.groupby("group"):
+        ref = table1[group]
+        for col in ("age", "bmi"):
+            se = ref[f"{col}_sd"] / np.sqrt(len(sub))
+            assert abs(sub[col].mean() - ref[f"{col}_mean"]) < 3 * se, (group, col)
+    pain = pd.read_csv(data.root / "phenotype" / "pain.tsv", sep="\t")
+    table2 = load_seed_study("rtms_alff_clbp")["table2_clinical"]
+    for col, key in (("vas", "VAS_0_10"), ("rmdq", "RMDQ_0_24")):
+        for session, stem in (("ses-pre", "pre"), ("ses-post", "post")):
+            values = pain.loc[pain.session_id == session, col]
+            assert len(values) == 15
+            se = table2[key][f"{stem}_sd"] / np.sqrt(15)
+            assert abs(values.mean() - table2[key][f"{stem}_mean"]) < 3 * se, (col, session)
+    wide = pain.pivot(index="participant_id", columns="session_id", values="vas")
+    ppr = 100 * (wide["ses-pre"] - wide["ses-post"]) / wide["ses-pre"]
+    ref = table2["VAS_0_10"]
+    assert abs(ppr.mean() - ref["PPR_pct_mean"]) < 3 * ref["PPR_pct_sd"] / np.sqrt(15)
