@@ -708,6 +708,7 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
                  "spectrum": "0.5 * 1/f + 0.5 * AR(1) with coefficient 0.3; linear and "
                              "quadratic drift; global signal; motion dips",
                  "percent_signal_per_noise_sd": 1.0},
+        "assumptions": _assumptions(design),
         "high_motion_sessions": [
             {"participant_id": jobs[k]["participant_id"], "session_id": jobs[k]["session_id"],
              "displacement_mm": draw["mm"], "axis": ["trans_x", "trans_y", "trans_z"][
@@ -720,6 +721,23 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     return SimulatedDataset(root=root, derivatives=root / "derivatives" / "fmriprep",
                             design=design, ground_truth=json.loads(json.dumps(truth)),
                             sessions=table, parameters=parameters)
+
+
+def _assumptions(design: str) -> list[str]:
+    """What the simulation assumes beyond the seed paper's published figures."""
+    common = ["Acquisition sidecar (TE, flip angle, scanner) and TR follow the first seed "
+              "study for both designs.",
+              "Raw images are not written; only fMRIPrep-style derivatives."]
+    if design == "rtms_alff_clbp":
+        return [*common, "ALFF effect sizes are chosen for recovery at the seed's n, not "
+                "estimated from the paper (it reports one-sample t maps)."]
+    return [*common,
+            "Demographics are not in the stored abstract: both groups age 45 +/- 11, 55 % "
+            "female, BMI 24-24.5 +/- 3.5; patients' pain duration as in the first study.",
+            "Pain scores are not in the stored abstract: patients' VAS and RMDQ follow the "
+            "first study's pre-treatment distributions.",
+            "QSM between-subject SD (0.010 ppm) and FC loadings are assumptions; QSM effect "
+            "sizes are the seed's t converted to Cohen's d."]
 
 
 def _run_jobs(root: Path, jobs: list[dict], ctx: BoldContext, grid: Grid,
