@@ -168,6 +168,8 @@ def test_ground_truth_directions_match_the_seed(rtms_small):
 
     truth = json.loads(rtms_small.ground_truth_path.read_text())
     assert truth == rtms_small.ground_truth
+    assert truth["parameters"]["seed_entropy"] == "7" and truth["seeding"]
+    assert any("Raw images" in a for a in truth["assumptions"])
     seed = load_seed_study("rtms_alff_clbp")
     effects = pd.DataFrame(truth["alff"]["effects"])
     group = effects[effects.contrast == "CLBP - HC"].set_index("roi")["direction"]
