@@ -634,6 +634,14 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
         sizes["CLBP"] = check_positive_int(n_clbp, "n_clbp", minimum=2)
     if n_hc is not None:
         sizes["HC"] = check_positive_int(n_hc, "n_hc", minimum=2)
+    freqs = np.fft.rfftfreq(n_volumes, t_r)
+    n_band = int(((freqs >= D.ALFF_BAND_HZ[0]) & (freqs <= D.ALFF_BAND_HZ[1])).sum())
+    if n_band < 3:
+        raise ValueError(
+            f"With t_r={t_r} s and n_volumes={n_volumes} only {n_band} frequencies fall in "
+            f"the {D.ALFF_BAND_HZ[0]}-{D.ALFF_BAND_HZ[1]} Hz ALFF band; at least 3 are needed "
+            "(TR 3 s with 190 volumes gives 40)."
+        )
     n_jobs = check_n_jobs(n_jobs)
     n_high_motion = check_positive_int(n_high_motion, "n_high_motion", minimum=0)
     if n_high_motion > sum(len(D.SESSIONS[design][g]) * n for g, n in sizes.items()):

@@ -98,6 +98,8 @@ def test_out_dir_is_a_file(tmp_path):
     ({"random_state": "seed"}, TypeError, r"'random_state'.*Got 'seed'"),
     ({"random_state": -3}, ValueError, r"'random_state'.*>= 0. Got -3"),
     ({"overwrite": "yes"}, TypeError, r"'overwrite'.*Got 'yes'"),
+    ({"t_r": 60.0}, ValueError, r"t_r=60.0 s and n_volumes=64 only 0 frequencies"),
+    ({"t_r": 0.5}, ValueError, r"t_r=0.5 s and n_volumes=64 only 2 frequencies"),
     ({"n_high_motion": -1}, ValueError, r"'n_high_motion'.*>= 0. Got -1"),
     ({"n_high_motion": 7}, ValueError, r"'n_high_motion'.*number of sessions. Got 7"),
 ])
