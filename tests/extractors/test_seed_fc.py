@@ -248,3 +248,26 @@ def test_null_distribution_of_fisher_z(rng, bold_image, affine_3mm):
     np.testing.assert_allclose(scaled.std(ddof=1), 1.0, rtol=0.05)
     rejection = np.mean(np.abs(scaled) > 1.959964)
     assert 0.04 < rejection < 0.06
+
+
+def test_atlas_region_seed_on_the_mni_grid(rng):
+    from nilearn.datasets import load_mni152_brain_mask
+
+    from painmarkers.rois import AtlasRegion
+
+    mask = load_mni152_brain_mask(resolution=3)
+    inside = np.asarray(mask.dataobj) > 0
+    n = 30
+    data = np.zeros((*mask.shape, n), dtype=np.float32)
+    data[inside] = rng.standard_normal((int(inside.sum()), n))
+    img = nib.Nifti1Image(data, mask.affine)
+    seed = AtlasRegion("aal", "Precentral_L")
+    fc = SeedFC(seed, mask_img=mask, t_r=2.0, detrend=False, fisher_z=False).fit()
+    seed_voxels = seed.to_mask(mask, mask)
+    assert fc.n_seed_voxels_ == int(seed_voxels.sum()) > 50
+    r = fc.transform(img)[0]
+    x = data[inside].astype(float)  # (V, T) in mask order
+    s = data[seed_voxels].astype(float).mean(axis=0)
+    pick = rng.choice(x.shape[0], 50, replace=False)
+    expected = [np.corrcoef(s, x[i])[0, 1] for i in pick]
+    np.testing.assert_allclose(r[pick], expected, rtol=1e-7, atol=1e-9)
