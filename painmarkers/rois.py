@@ -469,6 +469,7 @@ def get_roi_set(name: str) -> tuple[ROI, ...]:
     Returns
     -------
     tuple of ROI
+        The ROIs of the set, in their registered order.
 
     Raises
     ------
@@ -492,7 +493,12 @@ def get_roi_set(name: str) -> tuple[ROI, ...]:
 
 
 def list_roi_sets() -> list[str]:
-    """Names of the registered ROI sets (sorted).
+    """Names of the registered ROI sets.
+
+    Returns
+    -------
+    list of str
+        Sorted names, built-in and registered.
 
     Examples
     --------
@@ -503,7 +509,34 @@ def list_roi_sets() -> list[str]:
 
 
 def check_rois(rois: Any, name: str = "rois") -> tuple[ROI, ...]:
-    """Turn a set name, an ROI or a sequence of ROIs into a tuple with unique names."""
+    """Turn a set name, an ROI or a sequence of ROIs into a tuple with unique names.
+
+    Parameters
+    ----------
+    rois : str, ROI or sequence of ROI
+        A registered set name, one ROI or several.
+    name : str, default="rois"
+        Parameter name used in messages.
+
+    Returns
+    -------
+    tuple of ROI
+        The ROIs.
+
+    Raises
+    ------
+    ValueError
+        None, empty, or duplicated ROI names.
+    TypeError
+        An element is not an ROI.
+    RegistryError
+        Unknown set name.
+
+    Examples
+    --------
+    >>> len(check_rois("rtms_alff_clbp"))
+    9
+    """
     if isinstance(rois, str):
         return get_roi_set(rois)
     if isinstance(rois, ROI):

@@ -131,7 +131,7 @@ class SeedFC(BaseExtractor):
     t_r : float or None, default=None
         Repetition time in seconds (else from the sidecar or header).
     confounds_strategy : tuple of str or None, default=None
-        fMRIPrep noise components to regress out (see :func:`select_confounds`).
+        The fMRIPrep noise components to regress out (see :func:`select_confounds`).
         With a confounds file given to ``transform``/``compute_map`` the
         columns are selected from it; without one, the file next to an
         fMRIPrep BOLD path is found by :func:`nilearn.interfaces.fmriprep.load_confounds`.

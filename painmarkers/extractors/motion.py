@@ -157,7 +157,9 @@ def framewise_displacement(params: Any, radius_mm: float = 50.0) -> np.ndarray:
 class MotionReport:
     """Motion QC of one run, with the rule that produced the decision.
 
-    Attributes
+    Built by :meth:`MotionQC.assess`; its fields are listed below.
+
+    Parameters
     ----------
     source : str
         The motion file or table assessed.
@@ -269,6 +271,7 @@ class MotionQC:
         Returns
         -------
         MotionReport
+            The figures of the run, the decision and the rule.
 
         Raises
         ------

@@ -115,6 +115,7 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : ROIExtractor
+            The fitted transformer.
         """
         check_choice(self.summary, SUMMARIES, "summary")
         ext = _resolve_feature(self.feature)

@@ -69,6 +69,7 @@ def synthetic_images(input_kind: str = "bold", random_state: int = 0):
     Returns
     -------
     imgs : list of nibabel.Nifti1Image
+        Two random images.
     mask_img : nibabel.Nifti1Image
         All voxels but one corner.
 
