@@ -308,6 +308,11 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> No
     feature = est.get_feature_name()
     path = out_dir / map_filename(sub_id, ses.label, feature, est.input_kind, space)
     _write_nifti_atomic(feature_map, path)
+    sidecar = {"Sources": [str(ses.images[est.image_kind or "bold"])],
+               "Extractor": _provenance(est), "Feature": feature,
+               "Parameters": {k: repr(v) for k, v in est.get_params(deep=False).items()}}
+    _write_text_atomic(json.dumps(sidecar, indent=2),
+                       path.with_name(path.name[: -len(".nii.gz")] + ".json"))
     result["images"][feature] = path
     if rois is not None:
         values = roi_summary(feature_map, rois, "mean", mask_img=est.mask_img_,
@@ -394,7 +399,8 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
     once.
 
     Written files: ``dataset_description.json`` (BIDS derivative, once),
-    one NIfTI map per (session, voxelwise extractor), and the report; each is
+    one NIfTI map per (session, voxelwise extractor) with a JSON sidecar
+    (``Sources``, ``Extractor``, ``Feature``, ``Parameters``), and the report; each is
     written to a temporary file in the same folder then renamed, so an
     interrupted run never leaves a half-written file.
 

@@ -99,6 +99,10 @@ def test_extract_end_to_end(cohort, tmp_path):
     expected = roi_summary(direct, ROIS, mask_img=src.images["mask"])
     np.testing.assert_allclose([ses.measure("alff", "A"), ses.measure("alff", "B")], expected,
                                rtol=1e-6)
+    sidecar = json.loads(alff_path.with_name(alff_path.name.replace(".nii.gz", ".json"))
+                         .read_text())
+    assert sidecar["Sources"] == [str(src.images["bold"])] and sidecar["Feature"] == "alff"
+    assert sidecar["Parameters"]["band"] == "(0.01, 0.08)"
     fc_path = out_dir / map_filename("01", "pre", "seed_fc_S")
     assert ses.images["seed_fc_S"] == fc_path and fc_path.exists()
     ts = ROIExtractor(ALFF(mask_img=src.images["mask"]), ROIS, summary="mean_timeseries")
