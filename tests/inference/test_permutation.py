@@ -502,10 +502,14 @@ def test_implicit_mask_reports_partial_coverage():
     data = smooth_maps(rng, 8) + 5.0
     data[:, 0] = 0.0  # outside the brain in every image
     data[3, 1, 1, 1] = 0.0  # missing in one image only
+    data[5, 2, 3, 4] = np.nan  # NaN in one image only
     res = permutation_cluster_correct(to_imgs(data), n_permutations=5, random_state=0,
                                       atlas=False)
-    assert res.n_mask_voxels == np.prod(SHAPE) - SHAPE[1] * SHAPE[2] - 1
-    assert res.parameters["n_partial_coverage"] == 1
+    assert res.n_mask_voxels == np.prod(SHAPE) - SHAPE[1] * SHAPE[2] - 2
+    assert res.parameters["n_partial_coverage"] == 2
+    mask = np.asarray(res.label_img.dataobj) >= 0
+    t = np.asarray(res.t_img.dataobj)
+    assert t[1, 1, 1] == 0 and t[2, 3, 4] == 0 and np.isfinite(t).all() and mask.all()
 
 
 def test_one_tailed_ignores_negative_effects():
