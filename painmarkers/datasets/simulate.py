@@ -651,6 +651,9 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
         raise TypeError(f"The 'overwrite' parameter must be True or False. Got {overwrite!r}.")
     entropy = _entropy(random_state)
     root = _prepare_out_dir(out_dir, overwrite)
+    # placeholder: an interrupted run can still be replaced with overwrite=True
+    write_json(root / MARKER, {"status": "incomplete",
+                               "generator": "painmarkers.datasets.simulate_cohort"})
 
     seq = np.random.SeedSequence(entropy)
     table_seq, effect_seq, session_seq = seq.spawn(3)
@@ -698,14 +701,17 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     parameters = {"design": design, "resolution_mm": resolution_mm, "n_volumes": n_volumes,
                   "t_r": t_r, "fwhm_mm": fwhm_mm, "n_clbp": sizes["CLBP"], "n_hc": sizes["HC"],
                   "effect_scale": effect_scale, "n_high_motion": n_high_motion,
-                  "random_state": random_state if isinstance(random_state, int) else None,
+                  "random_state": (int(random_state) if isinstance(random_state, int | np.integer)
+                                   and not isinstance(random_state, bool) else None),
                   "seed_entropy": str(entropy)}
     truth = {
-        "design": design, "generator": "painmarkers.datasets.simulate_cohort",
+        "status": "complete", "design": design,
+        "generator": "painmarkers.datasets.simulate_cohort",
         "painmarkers_version": _version(), "seed_study": load_seed_study(design)["source"],
         "parameters": parameters,
         "seeding": "numpy SeedSequence(seed_entropy).spawn(3) -> tables, subject-level "
-                   "effects, sessions (one child per session in planted_effects.tsv order)",
+                   "effects, sessions (one child per session in planted_effects.tsv order); "
+                   "a fourth child picks the high-motion sessions",
         "groups": sizes, "sessions": {g: [f"ses-{s}" for s in v]
                                       for g, v in D.SESSIONS[design].items()},
         "files": {k: v.as_posix().replace("sub-XX", "<sub>").replace("ses-YY", "<ses>")

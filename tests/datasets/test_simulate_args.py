@@ -172,3 +172,19 @@ def test_default_seed_tables_are_near_the_seed_tables(tmp_path):
     ppr = 100 * (wide["ses-pre"] - wide["ses-post"]) / wide["ses-pre"]
     ref = table2["VAS_0_10"]
     assert abs(ppr.mean() - ref["PPR_pct_mean"]) < 3 * ref["PPR_pct_sd"] / np.sqrt(15)
+
+
+def test_interrupted_run_can_be_overwritten(tmp_path, monkeypatch):
+    from painmarkers.datasets import simulate as sim
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sim, "_run_jobs", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        simulate_cohort("rtms_alff_clbp", tmp_path / "x", **TINY)
+    marker = tmp_path / "x" / "derivatives" / "painmarkers-simulation" / "ground_truth.json"
+    assert '"incomplete"' in marker.read_text()
+    monkeypatch.undo()
+    data = simulate_cohort("rtms_alff_clbp", tmp_path / "x", overwrite=True, **TINY)
+    assert data.ground_truth["status"] == "complete"
