@@ -1,6 +1,7 @@
 """Sphinx configuration of the painmarkers documentation."""
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -47,7 +48,6 @@ html_theme_options = {
     "show_prev_next": False,
     "check_switcher": False,
 }
-html_static_path = ["_static"]
 html_title = f"painmarkers {version}"
 
 sphinx_gallery_conf = {
@@ -63,3 +63,18 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "reference_url": {"painmarkers": None},
 }
+
+
+def _skip_sklearn_routing(app, what, name, obj, skip, options):
+    """Hide scikit-learn's generated metadata-routing methods (``set_*_request``).
+
+    scikit-learn attaches them to every estimator subclass; their docstrings refer to
+    sklearn's own glossary, which this site cannot resolve offline.
+    """
+    if re.fullmatch(r"set_\w+_request|get_metadata_routing", name):
+        return True
+    return skip
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_sklearn_routing)

@@ -176,7 +176,7 @@ class SeedFC(BaseExtractor):
               {\\sqrt{\\sum_t (x_{vt}-\\bar x_v)^2 \\sum_t (s_t-\\bar s)^2}},
               \\qquad z_v = \\operatorname{artanh}(r_v)
 
-    with |r| clipped to :math:`1-10^{-7}` so that z is finite. Voxels with a
+    with :math:`|r|` clipped to :math:`1-10^{-7}` so that z is finite. Voxels with a
     constant series get r = 0, with a warning giving their count.
 
     References

@@ -54,7 +54,7 @@ class PermutationClusterResult(ClusterResult):
     t_img : nibabel.Nifti1Image
         The observed t map (0 outside the mask).
     voxel_fwe_p_img : nibabel.Nifti1Image
-        Voxel-level FWE-corrected p of the max-|t| (max-t when one-tailed)
+        Voxel-level FWE-corrected p of the max :math:`|t|` (max-t when one-tailed)
         permutation distribution; 1 outside the mask.
     null_distribution : pandas.DataFrame
         One row per permutation, the identity first (``permutation == 0``):
