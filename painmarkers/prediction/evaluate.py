@@ -431,11 +431,16 @@ def evaluate_biomarker(
     the defaults: a few minutes for a logistic regression on one core); use ``n_jobs``
     or fewer repeats for the permutations of exploratory runs.
 
-    *Confounded designs.* When site or confounds are strongly correlated with the
-    target, removing them inside the folds biases a null AUC *below* 0.5 (e.g. about
-    0.39 with 80/20 site-group confounding in our simulations; Snoek et al. 2019):
-    the evaluation errs on the conservative side, whereas fitting the same steps on
-    all data, or not removing site at all, lets site masquerade as diagnosis.
+    *Confounded designs.* With site confounded with the target and no true effect,
+    not removing site lets site masquerade as diagnosis, and harmonising on all data
+    while preserving the diagnosis as a covariate (the usual neuroCombat call) leaks
+    the test labels: AUC about 0.93 in the simulation of ``test_leakage.py`` (4 sites,
+    90/10 class mix, 100 features), where this function with ``harmonize=True`` and a
+    grouped k-fold gives about 0.51. Harmonising or regressing site out on all data
+    *without* the label leaks in the other direction (AUC 0.14-0.16 there). With
+    leave-one-site-out each held-out site is standardised on itself, which removes its
+    class mix with its scanner offset: a null AUC below 0.5 (about 0.38 there), i.e.
+    conservative. Prefer balanced designs and report the site-by-group table.
 
     *Forced choice.* When every subject has exactly one positive and one negative
     row, the forced-choice accuracy (the positive row scores higher) is added.
