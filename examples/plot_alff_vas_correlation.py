@@ -114,7 +114,7 @@ for name, res in [("Pearson", pearson), ("partial | age", partial)]:
     }).to_string(index=False))
 
 # %%
-# Here INS_L (r = 0.73, p = 0.002) survives both corrections, while mPFC
+# Here INS_L (r = 0.72, p = 0.002) survives both corrections, while mPFC
 # (r = -0.53, p = 0.040), significant on its own like in the seed paper, does not
 # (FDR-adjusted p = 0.18, Holm 0.32). Given age, both planted correlations survive
 # (partial r = 0.91 and -0.74) and no null ROI does. The seed study reported its
@@ -156,7 +156,7 @@ for roi, r_seed in [("mPFC", -0.54), ("INS_L", 0.59)]:
 pd.DataFrame(plans)
 
 # %%
-# The mPFC correlation observed here had about 57 % power; a study planned on the
+# The mPFC correlation observed here had about 56 % power; a study planned on the
 # published r = -0.54 needs 24 patients for 80 % power, and if the true
 # correlation is half as strong, about 105. Plan on the published effect only if
 # it comes from a large, preregistered study.
