@@ -162,10 +162,9 @@ print(list(by_series.get_feature_names_out()[:3]))
 # %%
 # Reading the table
 # -----------------
-# * On this 4 mm grid a 6 mm-diameter sphere holds one to three voxels (the
-#   voxel nearest the peak, intersected with the brain mask; with nilearn's
-#   3 mm mask it would be three to seven). With one voxel both summaries are
-#   the same number.
+# * On this 4 mm grid a 6 mm-diameter sphere keeps one to three voxels once
+#   intersected with the brain mask (three to seven with nilearn's 3 mm mask).
+#   With one voxel both summaries are the same number.
 # * With many voxels the ALFF of the mean series is smaller than the mean of the
 #   voxel ALFFs: averaging the series cancels the independent noise of the
 #   voxels before the spectrum is taken, and ALFF, an amplitude, does not
