@@ -120,7 +120,9 @@ class ComBat(TransformerMixin, BaseEstimator):
         known for test subjects, and using it is a source of leakage.
     empirical_bayes : bool, default=True
         Shrink the site location/scale estimates across features (parametric EB). With a
-        single feature there is nothing to pool and the plain estimates are used.
+        single feature or a single training site there is nothing to pool and the plain
+        estimates are used (likewise for a site whose estimates do not vary across
+        features).
     keep_covariates : bool, default=False
         Return the covariate columns after the harmonised features (so that a
         following :class:`ConfoundRegressor` can use them).
@@ -233,7 +235,10 @@ class ComBat(TransformerMixin, BaseEstimator):
         z = (feats - grand - cov @ beta) / np.sqrt(var_pooled)
         gamma_hat = np.vstack([z[codes == i].mean(axis=0) for i in range(sites.size)])
         delta_hat = np.vstack([z[codes == i].var(axis=0, ddof=1) for i in range(sites.size)])
-        eb = bool(self.empirical_bayes) and p > 1
+        # EB pools a site's estimates across features; with one feature there is nothing
+        # to pool, and with one training site (leave-one-site-out over two sites) every
+        # feature has gamma_hat = 0 and the same delta_hat, so the priors are degenerate.
+        eb = bool(self.empirical_bayes) and p > 1 and sites.size > 1
         if eb:
             gamma_star, delta_star = self._eb(z, codes, counts, gamma_hat, delta_hat)
         else:
@@ -255,11 +260,16 @@ class ComBat(TransformerMixin, BaseEstimator):
         tau2 = gamma_hat.var(axis=1, ddof=1)
         m = delta_hat.mean(axis=1)
         s2 = delta_hat.var(axis=1, ddof=1)
-        a = (2 * s2 + m**2) / s2
-        b = (m * s2 + m**3) / s2
+        with np.errstate(divide="ignore", invalid="ignore"):  # s2 == 0 handled below
+            a = (2 * s2 + m**2) / s2
+            b = (m * s2 + m**3) / s2
         g_star = np.empty_like(gamma_hat)
         d_star = np.empty_like(delta_hat)
         for i in range(k):
+            if not (tau2[i] > 0 and s2[i] > 0):
+                # the site's estimates are identical across features: no prior to fit
+                g_star[i], d_star[i] = gamma_hat[i], delta_hat[i]
+                continue
             zi = z[codes == i]
             n = counts[i]
             g_old, d_old = gamma_hat[i].copy(), delta_hat[i].copy()

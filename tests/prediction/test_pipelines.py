@@ -164,3 +164,25 @@ def test_combat_matches_neurocombat_reference():
     ])
     ours = ComBat(n_covariates=1).fit_transform(np.column_stack([feats, age, site]))
     np.testing.assert_allclose(ours[[0, 13, 44]], reference, rtol=0, atol=1e-5)
+
+
+def test_combat_single_training_site():
+    """Leave-one-site-out over two sites trains ComBat on one site: EB has no prior to fit
+    (every feature has gamma_hat = 0 and the same delta_hat); the plain estimates are used
+    and the output is finite (this crashed the default harmonised CV with NaN before)."""
+    feats, _, site = _sites(seed=5)
+    X = np.column_stack([feats, site])
+    est = ComBat(unseen_site="self").fit(X[site == 0])
+    assert not est.eb_applied_
+    np.testing.assert_allclose(est.gamma_star_, 0, atol=1e-12)
+    n0 = int((site == 0).sum())
+    np.testing.assert_allclose(est.delta_star_, n0 / (n0 - 1), rtol=1e-12)
+    out = est.transform(X[site == 1])
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out.mean(0), est.grand_mean_, rtol=1e-8, atol=1e-10)
+    # a site whose estimates are identical across features among several sites: plain too
+    # (two identical features)
+    X2 = np.column_stack([feats[:, 0], feats[:, 0], site])
+    est = ComBat().fit(X2)
+    np.testing.assert_allclose(est.gamma_star_, est.gamma_hat_, rtol=0)
+    assert np.isfinite(est.transform(X2)).all()
