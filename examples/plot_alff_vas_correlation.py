@@ -59,7 +59,7 @@ cohort = pm.Cohort.from_frames(participants, scores, measures)
 print(cohort)
 
 # %%
-# Every statistic of :mod:`painmarkers.stats` reads the cohort's wide table: one row
+# Every statistic of ``painmarkers.stats`` reads the cohort's wide table: one row
 # per subject and session, with the covariates, one column per instrument and one
 # per ROI measure, named ``"<feature>__<roi>"``.
 cohort.wide().iloc[:5, :8].round(3)

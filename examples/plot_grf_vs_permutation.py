@@ -23,7 +23,7 @@ at voxel p = 0.001 and p = 0.01, and explains when GRF can be trusted.
 # whole example runs in seconds. Each map is a subject's own smooth pattern
 # (shared by both sessions, as a subject's anatomy is) plus session noise; both are
 # white noise smoothed with a Gaussian kernel of known FWHM (12 mm, two voxels)
-# by :func:`scipy.ndimage.gaussian_filter`. After treatment the maps are lower in a
+# by ``scipy.ndimage.gaussian_filter``. After treatment the maps are lower in a
 # Gaussian blob (FWHM 20 mm) centred on the left insula peak of the seed's Table 3
 # (MNI -47, 11, -5): the paired effect size is d_z = 2 at its centre. Nothing else
 # differs between sessions.

@@ -15,7 +15,7 @@ This example runs the whole study on a simulated BIDS dataset with the seed's gr
 sizes: :func:`~painmarkers.datasets.simulate_cohort` writes it,
 :func:`~painmarkers.read_bids` reads it, :func:`~painmarkers.extract` computes
 ROI-mean QSM (:class:`~painmarkers.extractors.MapMean`) and seed FC
-(:class:`~painmarkers.extractors.SeedFC`), and :mod:`painmarkers.stats` does the
+(:class:`~painmarkers.extractors.SeedFC`), and ``painmarkers.stats`` does the
 tests. Because the data are simulated, every finding can be checked against the
 planted truth.
 """
