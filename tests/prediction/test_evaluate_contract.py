@@ -173,3 +173,38 @@ def test_non_numeric_feature_names_subject_and_value():
     with pytest.raises(DataError, match=r"Feature 'alff__SMA_L' must be numeric; subject "
                                         r"'sub-06' has 'n/a\?'"):
         evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_permutations=0)
+
+
+def test_decision_function_model_and_model_without_scores():
+    """A margin classifier (no probabilities): scores are decision values, threshold 0, no
+    Brier score or calibration curve; a classifier with no continuous score is refused."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.svm import LinearSVC
+
+    df = _frame(effect=1.0, seed=2)
+    svm = make_pipeline(StandardScaler(), LinearSVC())
+    cv = StratifiedKFold(4, shuffle=True, random_state=0)
+    res = evaluate_biomarker(df, ["alff__SMA_L", "alff__PC_L"], "group", "CLBP", model=svm,
+                             cv=cv, n_permutations=0, random_state=0)
+    y = (df["group"] == "CLBP").to_numpy().astype(int)
+    ref = cross_val_predict(svm, df[["alff__SMA_L", "alff__PC_L"]].to_numpy(), y, cv=cv,
+                            method="decision_function")
+    np.testing.assert_allclose(res.predictions["score"], ref, rtol=1e-6)
+    assert res.parameters["score"] == "decision_function" and res.parameters["threshold"] == 0
+    np.testing.assert_array_equal(res.predictions["predicted"], (ref >= 0).astype(int))
+    assert "brier" not in set(res.metrics["metric"]) and res.calibration.empty
+    with pytest.raises(ValueError, match="no probabilities"):
+        res.plot_calibration()
+
+    class LabelsOnly(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X), int)
+
+    with pytest.raises(TypeError, match="neither predict_proba nor decision_function"):
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", model=LabelsOnly(),
+                           n_permutations=0, n_repeats=1)
