@@ -33,8 +33,8 @@ SESSIONS = {
 ALFF_NULL_ROIS = {"CAL_L": (-8.0, -84.0, 6.0), "STG_R": (58.0, -22.0, 4.0),
                   "CER_L": (-30.0, -66.0, -30.0)}
 #: CLBP - HC (seed: SMA and INS higher, PC and mPFC lower in patients; THA not different).
-ALFF_GROUP = {"SMA_L": 0.35, "SMA_R": 0.35, "INS_L": 0.35, "INS_R": 0.35,
-              "PC_L": -0.35, "PC_R": -0.35, "mPFC": -0.35}
+ALFF_GROUP = {"SMA_L": 0.25, "SMA_R": 0.25, "INS_L": 0.25, "INS_R": 0.25,
+              "PC_L": -0.25, "PC_R": -0.25, "mPFC": -0.25}
 #: post - pre (seed: INS, THA, SMA decrease and mPFC increases after rTMS; PC unchanged).
 ALFF_POST = {"INS_L": -0.30, "INS_R": -0.30, "THA_L": -0.30, "THA_R": -0.30,
              "SMA_L": -0.30, "SMA_R": -0.30, "mPFC": 0.30}

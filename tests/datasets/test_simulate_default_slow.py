@@ -72,6 +72,14 @@ def test_default_demographics_near_table1(rtms_default):
 
 
 def test_planted_alff_effects_found_at_rois(rtms_default):
+    """Every planted effect has the right sign and p < 0.05; nulls have p > 0.01.
+
+    The group effect is a log gain of 0.25 against a measured log-ALFF SD of about
+    sqrt(0.10**2 + 0.05**2 + 0.12**2) = 0.164 (subject, session, estimation), i.e.
+    d ~ 1.5 and a noncentrality of ~3.7 with 15 vs 10 subjects: power ~0.94 at
+    p < 0.05 (~0.82 at p < 0.01) per ROI, as in a well-powered replication of the seed,
+    not a certainty. The rTMS effect (0.30, dz ~ 1.6, 15 pairs) has power ~1.
+    """
     data = rtms_default[0]
     truth = data.ground_truth["alff"]
     alff = _roi_alff(data)
@@ -87,7 +95,7 @@ def test_planted_alff_effects_found_at_rois(rtms_default):
         if effect.direction == "none":
             assert res.pvalue > 0.01, (effect.roi, effect.contrast, res)
         else:
-            assert res.pvalue < 0.01, (effect.roi, effect.contrast, res)
+            assert res.pvalue < 0.05, (effect.roi, effect.contrast, res)
             assert np.sign(res.statistic) == np.sign(effect.log_ratio)
     pain = pd.read_csv(data.root / "phenotype" / "pain.tsv", sep="\t")
     for corr in truth["correlations"]:
