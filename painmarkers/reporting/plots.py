@@ -113,9 +113,9 @@ def plot_correlation(x: Sequence[float], y: Sequence[float], *, r: float | None 
     if p is not None:
         parts.append(f"p = {p:.3g}")
     parts.append(f"n = {int(ok.sum())}")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or ", ".join(parts))
-    if title:
-        ax.text(0.02, 0.98, ", ".join(parts), transform=ax.transAxes, va="top", fontsize=8)
+    # The statistics go inside the axes: as a title they are clipped at this width.
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or None)
+    ax.text(0.02, 0.98, ", ".join(parts), transform=ax.transAxes, va="top", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -163,7 +163,9 @@ def plot_stat_map(stat_img, *, threshold: float | None = None, title: str = "",
     stat_img : Niimg-like
         The map (t, z or a thresholded cluster map).
     threshold : float or None, default=None
-        Values with smaller absolute value are transparent.
+        Values with smaller absolute value are transparent. None makes only exact
+        zeros transparent (a thresholded cluster map shows its clusters over the
+        template instead of an opaque box).
     title : str, default=""
         Title.
     display_mode : str, default="z"
@@ -182,6 +184,8 @@ def plot_stat_map(stat_img, *, threshold: float | None = None, title: str = "",
 
     if bg_img is None:
         bg_img = datasets.load_mni152_template(resolution=2)
+    if threshold is None:
+        threshold = 1e-12
     fig = plt.figure(figsize=(11, 2.6))
     plotting.plot_stat_map(stat_img, bg_img=bg_img, threshold=threshold, title=title or None,
                            display_mode=display_mode, cut_coords=cut_coords, figure=fig,
