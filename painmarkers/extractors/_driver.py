@@ -11,7 +11,7 @@ import uuid
 import warnings
 from collections.abc import Sequence
 from os import PathLike
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from sklearn.base import clone
 from painmarkers._validation import check_choice, check_img, check_n_jobs
 from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
 from painmarkers.extractors._registry import get_extractor
-from painmarkers.extractors.base import BaseExtractor
+from painmarkers.extractors.base import BaseExtractor, resolve_t_r
 from painmarkers.extractors.maps import MapMean, roi_summary
 from painmarkers.extractors.motion import MotionQC
 from painmarkers.extractors.roi import ROIExtractor
@@ -233,6 +233,22 @@ def _with_session_defaults(est: Any, ses) -> Any:
     return est
 
 
+def _json_value(value: Any) -> Any:
+    """A parameter as JSON: numbers, strings, booleans, None and lists of them as
+    themselves, paths as strings, anything else (estimators, images) as its repr."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else repr(value)
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    return repr(value)
+
+
 def _session_t_r(est, ses) -> float | None:
     t_r = ses.metadata.get("t_r", ses.metadata.get("RepetitionTime"))
     return None if getattr(est, "t_r", None) is not None else t_r
@@ -310,7 +326,13 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> No
     _write_nifti_atomic(feature_map, path)
     sidecar = {"Sources": [str(ses.images[est.image_kind or "bold"])],
                "Extractor": _provenance(est), "Feature": feature,
-               "Parameters": {k: repr(v) for k, v in est.get_params(deep=False).items()}}
+               "Parameters": {k: _json_value(v)
+                              for k, v in est.get_params(deep=False).items()}}
+    if est.input_kind == "bold":
+        # the repetition time actually used, wherever it came from (parameter, session
+        # metadata, BIDS sidecar or header)
+        explicit = t_r if t_r is not None else getattr(est, "t_r", None)
+        sidecar["RepetitionTime"] = resolve_t_r(image, explicit, name=str(image))
     _write_text_atomic(json.dumps(sidecar, indent=2),
                        path.with_name(path.name[: -len(".nii.gz")] + ".json"))
     result["images"][feature] = path

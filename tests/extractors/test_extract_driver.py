@@ -102,7 +102,10 @@ def test_extract_end_to_end(cohort, tmp_path):
     sidecar = json.loads(alff_path.with_name(alff_path.name.replace(".nii.gz", ".json"))
                          .read_text())
     assert sidecar["Sources"] == [str(src.images["bold"])] and sidecar["Feature"] == "alff"
-    assert sidecar["Parameters"]["band"] == "(0.01, 0.08)"
+    # parameters as JSON values; the TR actually used (here from the BIDS sidecar)
+    assert sidecar["Parameters"]["band"] == [0.01, 0.08]
+    assert sidecar["Parameters"]["t_r"] is None and sidecar["RepetitionTime"] == TR
+    assert sidecar["Parameters"]["mask_img"] == str(src.images["mask"])
     fc_path = out_dir / map_filename("01", "pre", "seed_fc_S")
     assert ses.images["seed_fc_S"] == fc_path and fc_path.exists()
     ts = ROIExtractor(ALFF(mask_img=src.images["mask"]), ROIS, summary="mean_timeseries")
