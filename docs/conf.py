@@ -49,6 +49,26 @@ html_theme_options = {
     "check_switcher": False,
 }
 html_title = f"painmarkers {version}"
+# pydata-sphinx-theme logs "Got invalid theme mode" in the browser console without it.
+html_context = {"default_mode": "auto"}
+
+# MathJax served from the site itself when Debian's libjs-mathjax (MathJax 2) is installed,
+# so that the formulas render offline (.ci/run installs it); else the theme's CDN default.
+_MATHJAX_DIR = Path(os.environ.get("PAINMARKERS_MATHJAX_DIR", "/usr/share/javascript/mathjax"))
+_MATHJAX_PARTS = ["MathJax.js", "extensions", "jax/element", "jax/input/TeX",
+                  "jax/output/CommonHTML", "fonts/HTML-CSS/TeX/woff", "localization/en"]
+_LOCAL_MATHJAX = (_MATHJAX_DIR / "MathJax.js").is_file()
+if _LOCAL_MATHJAX:
+    mathjax_path = "mathjax/MathJax.js"
+    mathjax2_config = {
+        "jax": ["input/TeX", "output/CommonHTML"],
+        "extensions": ["tex2jax.js"],
+        "TeX": {"extensions": ["AMSmath.js", "AMSsymbols.js"]},
+        "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
+                    "processEscapes": True},
+        "CommonHTML": {"webFont": "TeX"},
+        "menuSettings": {"zoom": "None"},
+    }
 
 sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
@@ -62,6 +82,8 @@ sphinx_gallery_conf = {
     "plot_gallery": os.environ.get("PAINMARKERS_DOCS_PLOT", "True"),
     "matplotlib_animations": False,
     "reference_url": {"painmarkers": None},
+    # the timing page loads jQuery and DataTables from CDNs (console errors offline)
+    "write_computation_times": False,
 }
 
 
@@ -76,5 +98,21 @@ def _skip_sklearn_routing(app, what, name, obj, skip, options):
     return skip
 
 
+def _copy_mathjax(app):
+    """Copy the parts of MathJax 2 that TeX input with CommonHTML output needs (~1.5 MB)."""
+    import shutil
+
+    target = Path(app.outdir) / "_static" / "mathjax"
+    for part in _MATHJAX_PARTS:
+        src, dst = _MATHJAX_DIR / part, target / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        elif src.is_file():
+            shutil.copy2(src, dst)
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_sklearn_routing)
+    if _LOCAL_MATHJAX:
+        app.connect("builder-inited", _copy_mathjax)

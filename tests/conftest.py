@@ -27,6 +27,7 @@ class PageCheck:
     n_images: int
     broken_images: list[str]
     title: str
+    script_result: object = None
 
 
 def require_browser():
@@ -43,8 +44,12 @@ def require_browser():
         pytest.skip(msg)
 
 
-def check_page(path: Path, *, wait_s: float = 10.0) -> PageCheck:
-    """Load ``path`` and return its console errors and the images that did not decode."""
+def check_page(path: Path, *, wait_s: float = 10.0, script: str | None = None) -> PageCheck:
+    """Load ``path`` and return its console errors and the images that did not decode.
+
+    ``script``, when given, is run with ``execute_async_script`` after the images
+    decoded (it must call its last argument); its value is ``script_result``.
+    """
     require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -67,11 +72,13 @@ def check_page(path: Path, *, wait_s: float = 10.0) -> PageCheck:
         images = driver.execute_script(
             "return Array.from(document.images).map(i => "
             "[i.getAttribute('alt') || i.src.slice(0, 60), i.complete && i.naturalWidth > 0]);")
+        driver.set_script_timeout(wait_s * 3)
+        result = driver.execute_async_script(script) if script else None
         logs = driver.get_log("browser")
         errors = [e["message"] for e in logs if e.get("level") == "SEVERE"]
         return PageCheck(console_errors=errors, n_images=len(images),
                          broken_images=[name for name, ok in images if not ok],
-                         title=driver.title)
+                         title=driver.title, script_result=result)
     finally:
         driver.quit()
 

@@ -78,3 +78,28 @@ def test_page_renders_without_errors(site, page, page_checker):
     assert check.broken_images == [], (
         f"{page}: {len(check.broken_images)} of {check.n_images} image(s) do not decode: "
         f"{check.broken_images}")
+
+
+#: Waits for MathJax 2 to typeset and returns the number of rendered formulas (-1 when
+#: MathJax did not load, e.g. from an unreachable CDN).
+COUNT_MATH = (
+    "const done = arguments[arguments.length - 1];"
+    "if (!window.MathJax || !window.MathJax.Hub) { done(-1); return; }"
+    "MathJax.Hub.Queue(() => done(document.querySelectorAll('.mjx-chtml').length));"
+)
+
+
+def test_formulas_render_offline(site, page_checker):
+    """The formulas of a method page are typeset by the MathJax the site ships.
+
+    The build copies Debian's MathJax 2 (``libjs-mathjax``, installed by ``.ci/run``)
+    into ``_static/mathjax``; a CDN-only build would leave the formulas as raw TeX
+    offline.
+    """
+    page = site / "user_guide" / "biomarker_evaluation.html"
+    n_tex = page.read_text(encoding="utf-8").count('class="math')
+    assert n_tex > 5, f"{page} has {n_tex} formulas; expected a page with math"
+    check = page_checker(page, script=COUNT_MATH)
+    assert check.console_errors == [], check.console_errors
+    assert check.script_result != -1, "MathJax did not load (is it served from _static?)"
+    assert check.script_result >= n_tex, (check.script_result, n_tex)

@@ -249,6 +249,21 @@ def _json_value(value: Any) -> Any:
     return repr(value)
 
 
+def _session_confounds(est, ses) -> Any:
+    """The session's confounds file for an extractor that uses confounds, or None.
+
+    A whole fMRIPrep confounds table (hundreds of columns: cosines, CompCor, outlier
+    spikes) is not a nuisance model: an extractor with a ``confounds_strategy``
+    parameter gets the file only when a strategy selects columns from it.
+    """
+    if not est.accepts_confounds:
+        return None
+    params = est.get_params(deep=False)
+    if "confounds_strategy" in params and params["confounds_strategy"] is None:
+        return None
+    return ses.images.get("confounds")
+
+
 def _session_t_r(est, ses) -> float | None:
     t_r = ses.metadata.get("t_r", ses.metadata.get("RepetitionTime"))
     return None if getattr(est, "t_r", None) is not None else t_r
@@ -308,7 +323,7 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> No
         image = _session_image(ses, inner.image_kind or "bold", where, cache)
         if inner.t_r is None and _session_t_r(inner, ses) is not None:
             est.set_params(feature=clone(inner).set_params(t_r=_session_t_r(inner, ses)))
-        confounds = ses.images.get("confounds") if inner.accepts_confounds else None
+        confounds = _session_confounds(inner, ses)
         est.fit(image)
         values = est.transform(image, confounds=confounds)[0]
         feature = est.get_feature_name()
@@ -317,7 +332,7 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> No
                                                  _provenance(est.extractor_)))
         return
     image = _session_image(ses, est.image_kind or "bold", where, cache)
-    confounds = ses.images.get("confounds") if est.accepts_confounds else None
+    confounds = _session_confounds(est, ses)
     est.fit(image)
     t_r = _session_t_r(est, ses) if est.input_kind == "bold" else None
     feature_map = est.compute_map(image, t_r=t_r, confounds=confounds)

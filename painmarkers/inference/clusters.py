@@ -264,7 +264,8 @@ def cluster_table(
         "cluster_id": ids,
         "sign": signs,
         "size_voxels": sizes,
-        "size_mm3": sizes * voxel_mm3,
+        # voxel volume from the affine, rounded so 4 mm voxels give 64, not 63.999...
+        "size_mm3": np.round(sizes * voxel_mm3, 6),
         "p_cluster": p,
         "significant": sig,
         "peak_stat": peak_stat,

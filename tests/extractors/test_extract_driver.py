@@ -199,7 +199,26 @@ def test_confounds_row_mismatch_through_the_driver(tmp_path, rng, bold_image, af
     ses = _session(root, rng, bold_image, affine_3mm, "09", "pre", n_conf=T - 4)
     cohort = Cohort([Subject("09", "HC", sessions=(ses,))])
     with pytest.raises(DataError, match=rf"Subject '09' session 'pre'.*has {T - 4} rows but"):
-        extract(cohort, [SeedFC(SEED)], out_dir=tmp_path / "o", progress=False)
+        extract(cohort, [SeedFC(SEED, confounds_strategy=("motion",))],
+                out_dir=tmp_path / "o", progress=False)
+
+
+def test_session_confounds_only_with_a_strategy(cohort, tmp_path):
+    """The session's fMRIPrep table is regressed only through a chosen strategy."""
+    src = cohort["01"].session("pre")
+    plain = SeedFC(SEED, mask_img=src.images["mask"]).fit()
+    motion = SeedFC(SEED, mask_img=src.images["mask"], confounds_strategy=("motion",)).fit()
+    expected_plain = plain.compute_map(src.images["bold"]).get_fdata()
+    expected_motion = motion.compute_map(src.images["bold"],
+                                         confounds=src.images["confounds"]).get_fdata()
+    assert not np.allclose(expected_plain, expected_motion)
+    small = Cohort([Subject("01", "CLBP", sessions=(src,))])
+    for strategy, expected in ((None, expected_plain), (("motion",), expected_motion)):
+        out = tmp_path / f"o{strategy is None}"
+        res = extract(small, [SeedFC(SEED, confounds_strategy=strategy)], out_dir=out,
+                      progress=False)
+        got = nib.load(res["01"].session("pre").images["seed_fc_S"]).get_fdata()
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_bad_arguments(cohort, tmp_path):
