@@ -63,7 +63,14 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--gz", action="store_true", help="store the runs as .nii.gz")
     parser.add_argument("--repeats", type=int, default=1, help="ABBA blocks (2 runs each)")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="limit BLAS threads of the main process (the serial run); loky "
+                             "workers get cores // n_jobs each")
     args = parser.parse_args()
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)
 
     from painmarkers.extractors import ALFF, SeedFC, extract
     from painmarkers.rois import get_roi_set
@@ -99,7 +106,8 @@ def main() -> None:
           f"{platform.python_version()}, numpy {np.__version__}")
     print(f"inputs: {args.sessions} sessions x 61x73x61x{args.volumes} float32 "
           f"({'.nii.gz' if args.gz else '.nii'}), {args.files} distinct files; "
-          "ALFF + SeedFC maps + 9 ROI means each")
+          "ALFF + SeedFC maps + 9 ROI means each; BLAS threads of the serial run: "
+          f"{args.blas_threads or 'default'}")
     print("| n_jobs | median wall (s) | s / session | load avg at the starts (min-max) |")
     print("|---:|---:|---:|---:|")
     for n_jobs, wall, load0, load1 in rows:
