@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
+
+from painmarkers import _atomic
+from painmarkers._atomic import atomic_write
 
 try:  # optional: python-isal (extra "fast") compresses 5-10x faster than zlib
     from isal import igzip as _igzip
@@ -30,16 +31,7 @@ _NIFTI_MNI = 4  # NIfTI xform code "mni_152"
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic.write_bytes(path, data)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -61,10 +53,9 @@ def write_tsv(path: Path, frame: pd.DataFrame, float_format: str | None = None) 
 
 def _write_gzip(path: Path, chunks: list) -> None:
     """Gzip ``chunks`` (bytes-like) into ``path`` atomically, deterministically (mtime 0)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
+
+    def writer(tmp: str) -> None:
+        with open(tmp, "wb") as raw:
             if _igzip is not None:
                 stream = _igzip.IGzipFile(filename="", mode="wb", compresslevel=1,
                                           fileobj=raw, mtime=0)
@@ -74,11 +65,8 @@ def _write_gzip(path: Path, chunks: list) -> None:
             with stream:
                 for chunk in chunks:
                     stream.write(chunk)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, writer)
 
 
 def fortran_index(mask: np.ndarray) -> np.ndarray:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import tempfile
-import uuid
 import warnings
 from collections.abc import Sequence
 from os import PathLike
@@ -18,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from painmarkers._atomic import atomic_write, write_text
 from painmarkers._validation import check_choice, check_img, check_n_jobs
 from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
 from painmarkers.extractors._registry import get_extractor
@@ -106,22 +104,11 @@ def _default_constructible(est: Any) -> bool:
 def _write_nifti_atomic(img: Any, path: Path) -> None:
     import nibabel as nib
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name[:-len('.nii.gz')]}.{uuid.uuid4().hex}.tmp.nii.gz")
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, lambda tmp: nib.save(img, tmp), suffix=".nii.gz")
 
 
 def _write_text_atomic(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def _dataset_roots(path: Path) -> list[Path]:

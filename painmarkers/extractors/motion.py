@@ -10,8 +10,6 @@ and always reported.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from painmarkers._atomic import atomic_write
 from painmarkers._validation import check_interval
 from painmarkers.exceptions import DataError
 
@@ -206,14 +205,10 @@ class MotionReport:
 
     def save(self, directory: str | PathLike) -> Path:
         """Write ``motion_qc.tsv`` atomically into ``directory``; return its path."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / "motion_qc.tsv"
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".motion_qc.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            self.to_frame().to_csv(handle, sep="\t", index=False, na_rep="n/a")
-        os.replace(tmp, target)
-        return target
+        frame = self.to_frame()
+        return atomic_write(Path(directory) / "motion_qc.tsv",
+                            lambda tmp: frame.to_csv(tmp, sep="\t", index=False,
+                                                     na_rep="n/a"))
 
 
 class MotionQC:

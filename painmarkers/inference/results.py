@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from painmarkers._atomic import atomic_write
 from painmarkers.schema import CLUSTER_COLUMNS, SMOOTHNESS_COLUMNS
 
 __all__ = ["ClusterResult", "Smoothness", "VoxelwiseResult"]
@@ -26,18 +26,7 @@ __all__ = ["ClusterResult", "Smoothness", "VoxelwiseResult"]
 
 # --- atomic writers ---------------------------------------------------------------------------
 def _atomic_write(path: Path, writer, suffix: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write(path, writer, suffix=suffix)
 
 
 def _save_img(img, path: Path) -> Path:

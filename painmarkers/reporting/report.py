@@ -10,13 +10,14 @@ import base64
 import html
 import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from painmarkers import _atomic
 
 __all__ = ["HTMLReport", "write_atomic"]
 
@@ -49,17 +50,8 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     Path
         The destination.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return _atomic.write_bytes(path, payload)
     return path
 
 

@@ -11,7 +11,6 @@ vectorised over voxels; the numbers equal ``pingouin.intraclass_corr`` (tested).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from painmarkers._atomic import atomic_write
 from painmarkers._validation import (
     check_choice,
     check_columns,
@@ -345,14 +345,7 @@ class ICCMapResult:
 
 
 def _atomic(path: Path, writer) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix="".join(path.suffixes))
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, writer, suffix="".join(path.suffixes))
 
 
 def icc_map(
