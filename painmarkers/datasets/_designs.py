@@ -81,11 +81,11 @@ FC_NETWORKS = {
     "sensorimotor_L_sfg": {
         "seeds": ("postcentral_L", "precentral_post_L", "precentral_post_R"),
         "target": "superior_frontal_L", "target_label": "Frontal_Sup_2_L",
-        "loading_hc": 0.25, "loading_clbp_shift": 0.30, "qsm_r": 0.5,
+        "loading_hc": 0.25, "loading_clbp_shift": 0.15, "qsm_r": 0.5,
     },
     "postcentral_R_precuneus": {
         "seeds": ("postcentral_R",), "target": "precuneus_R", "target_label": "Precuneus_R",
-        "loading_hc": 0.25, "loading_clbp_shift": 0.30, "qsm_r": 0.0,
+        "loading_hc": 0.25, "loading_clbp_shift": 0.15, "qsm_r": 0.0,
     },
 }
 FC_LOADING_SD = 0.12
