@@ -21,8 +21,8 @@ __all__ = ["estimate_smoothness", "smoothness_from_fwhm"]
 _FOUR_LN2 = 4.0 * np.log(2.0)
 
 # FSL smoothest's table of dLh correction factors (squared) for residual degrees of
-# freedom ν (numbers from FSL's smoothest.cc, as in DPABI's port). Linear interpolation
-# between entries; ν > 500 uses 1 + 1.0321 / ν; ν < 6 uses the fixed factor 1.1.
+# freedom ν (numbers from FSL's smoothest.cc, as in DPABI's port). How they are used
+# follows smoothest.cc's ``interpolate`` exactly (see :func:`dof_correction`).
 _DOF_TABLE = np.array([
     (5, 1.5423138), (6, 1.3757105), (7, 1.2842680), (8, 1.2272151), (9, 1.1885232),
     (10, 1.1606988), (11, 1.1398000), (12, 1.1235677), (13, 1.1106196), (14, 1.1000651),
@@ -34,12 +34,23 @@ _DOF_TABLE = np.array([
 
 
 def dof_correction(dof: float) -> float:
-    """FSL's multiplicative correction of dLh for residuals with ``dof`` degrees of freedom."""
+    """FSL's multiplicative correction of dLh for residuals with ``dof`` degrees of freedom.
+
+    Mirrors FSL smoothest.cc's ``interpolate(ν)``: ν < 6 gives 1.1; otherwise, with ``j``
+    the first table key ≥ ⌊ν⌋ and ``i`` the key before it,
+    ``sqrt((L_j − L_i) / (j − i) · (ν − i) + L_j)`` (FSL adds ``L_j``, not ``L_i``: at a key
+    ν = j this is ``2 L_j − L_i``, which is also what DPABI's port gives for integer ν in
+    6..20); past the last key (⌊ν⌋ > 500), ``sqrt(1 + 1.0321 / ν)``.
+    """
     if dof < 6:
         return 1.1
-    if dof > 500:
+    keys, values = _DOF_TABLE[:, 0], _DOF_TABLE[:, 1]
+    j = int(np.searchsorted(keys, int(dof), side="left"))
+    if j == len(keys):
         return float(np.sqrt(1.0321 / dof + 1.0))
-    return float(np.sqrt(np.interp(dof, _DOF_TABLE[:, 0], _DOF_TABLE[:, 1])))
+    i = j - 1
+    slope = (values[j] - values[i]) / (keys[j] - keys[i])
+    return float(np.sqrt(slope * (dof - keys[i]) + values[j]))
 
 
 def neighbour_indices(mask: np.ndarray):

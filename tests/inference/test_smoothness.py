@@ -71,13 +71,64 @@ def test_recovers_planted_fwhm_within_5_percent(fwhm):
     assert s.source == "residuals" and s.dof == 19
 
 
-def test_dof_correction_table_and_formula():
-    # table entries (FSL smoothest.cc), interpolation, and the large-dof closed form
-    np.testing.assert_allclose(dof_correction(10), np.sqrt(1.1606988), rtol=1e-12)
-    np.testing.assert_allclose(dof_correction(27), np.sqrt(1.0483053 + 0.4 * (1.0390117
-                                                                       - 1.0483053)))
+def _fsl_interpolate(v):
+    """FSL smoothest.cc's ``SMOOTHEST::interpolate`` written out here, step by step.
+
+    The table (FSL's ``lut``, keyed by integer dof) is FSL's; the rule is FSL's code, not
+    textbook interpolation: ``j`` = first key >= int(v) (``map::lower_bound``), ``i`` = the
+    key before it, ``retval = (lut[j] - lut[i]) / (j - i) * (v - i) + lut[j]`` (note the
+    ``+ lut[j]``), then ``sqrt``; ``v < 6`` returns 1.1 (not square-rooted); past the last
+    key ``sqrt(1.0321 / v + 1)``.
+    """
+    lut = {5: 1.5423138, 6: 1.3757105, 7: 1.2842680, 8: 1.2272151, 9: 1.1885232,
+           10: 1.1606988, 11: 1.1398000, 12: 1.1235677, 13: 1.1106196, 14: 1.1000651,
+           15: 1.0913060, 16: 1.0839261, 17: 1.0776276, 18: 1.0721920, 19: 1.0674553,
+           20: 1.0632924, 25: 1.0483053, 30: 1.0390117, 40: 1.0281339, 50: 1.0219834,
+           60: 1.0180339, 70: 1.0152850, 80: 1.0132621, 90: 1.0117115, 100: 1.0104851,
+           150: 1.0068808, 200: 1.0051200, 300: 1.0033865, 500: 1.0020191}
+    if v < 6:
+        return 1.1
+    keys = sorted(lut)
+    later = [k for k in keys if k >= int(v)]
+    if not later:
+        return np.sqrt(1.0321 / v + 1)
+    j = later[0]
+    i = keys[keys.index(j) - 1]
+    return np.sqrt((lut[j] - lut[i]) / (j - i) * (v - i) + lut[j])
+
+
+def _dpabi_interpolate(dof):
+    """DPABI's port (y_Smoothest): MATLAB lut shifted by one index, interp1 on 1..501,
+    ``retval = (L(f+1) - L(f)) * 1 + L(f+1)`` with ``f = floor(dof)``."""
+    keys = np.array([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 25, 30, 40,
+                     50, 60, 70, 80, 90, 100, 150, 200, 300, 500])
+    vals = np.array([1.5423138, 1.3757105, 1.2842680, 1.2272151, 1.1885232, 1.1606988,
+                     1.1398000, 1.1235677, 1.1106196, 1.1000651, 1.0913060, 1.0839261,
+                     1.0776276, 1.0721920, 1.0674553, 1.0632924, 1.0483053, 1.0390117,
+                     1.0281339, 1.0219834, 1.0180339, 1.0152850, 1.0132621, 1.0117115,
+                     1.0104851, 1.0068808, 1.0051200, 1.0033865, 1.0020191])
+    f = int(np.floor(dof))
+    at = np.interp([f - 1, f], keys, vals)  # MATLAB L(f), L(f+1) = FSL keys f-1, f
+    return np.sqrt(at[1] - at[0] + at[1])
+
+
+def test_dof_correction_mirrors_fsl_smoothest():
+    # hand values of FSL's rule: dof 10 -> sqrt(2 lut[10] - lut[9]); dof 27 -> between keys
+    # 25 and 30: sqrt(lut[30] + 0.4 (lut[30] - lut[25]))
+    np.testing.assert_allclose(dof_correction(10), np.sqrt(2 * 1.1606988 - 1.1885232),
+                               rtol=1e-12)
+    np.testing.assert_allclose(dof_correction(27),
+                               np.sqrt(1.0390117 + 0.4 * (1.0390117 - 1.0483053)), rtol=1e-12)
     np.testing.assert_allclose(dof_correction(1000), np.sqrt(1 + 1.0321 / 1000), rtol=1e-12)
-    assert dof_correction(4) == 1.1
+    assert dof_correction(4) == 1.1 and dof_correction(5.9) == 1.1
+    for v in [6, 6.5, 7, 10, 13.3, 19, 20, 21, 24.9, 25, 26, 27, 33, 99.5, 100, 101, 333,
+              499, 500, 500.5, 501, 777]:
+        np.testing.assert_allclose(dof_correction(v), _fsl_interpolate(v), rtol=1e-12,
+                                   err_msg=f"dof={v}")
+    # DPABI's port gives the same factor for integer dof 6..20 (consecutive table keys)
+    for v in range(6, 21):
+        np.testing.assert_allclose(dof_correction(v), _dpabi_interpolate(v), rtol=1e-12,
+                                   err_msg=f"dof={v}")
 
 
 def test_dlh_formula_and_from_fwhm():
