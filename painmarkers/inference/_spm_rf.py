@@ -151,7 +151,10 @@ def spm_p_rf(c, k, u, df, stat, resels, n=1):
     Ec : float
         Expected number of clusters (Euler characteristic) above ``u``.
     Ek : float
-        Expected extent of one cluster, in resels.
+        Expected extent of one cluster, in resels (SPM's ``En``).
+    EN : float
+        Expected total supra-threshold volume, in resels (SPM's ``EN``). The five
+        outputs are SPM12's ``[P, p, Em, En, EN]`` in order.
 
     Notes
     -----
@@ -176,7 +179,7 @@ def spm_p_rf(c, k, u, df, stat, resels, n=1):
     Examples
     --------
     >>> from painmarkers.inference import spm_p_rf
-    >>> P, p, Ec, Ek = spm_p_rf(1, 0, 4.5, None, "Z", [1, 10, 50, 200])
+    >>> P, p, Ec, Ek, EN = spm_p_rf(1, 0, 4.5, None, "Z", [1, 10, 50, 200])
     >>> round(P, 4)
     0.0195
     """
@@ -205,4 +208,4 @@ def spm_p_rf(c, k, u, df, stat, resels, n=1):
         beta = (special.gamma(dim / 2.0 + 1.0) / ek) ** (2.0 / dim)
         p = float(np.exp(-beta * (float(k) ** (2.0 / dim))))
     big_p = float(1.0 - stats.poisson.cdf(int(c) - 1, (ec_total + np.finfo(float).eps) * p))
-    return big_p, p, ec_total, ek
+    return big_p, p, ec_total, ek, en

@@ -399,7 +399,7 @@ def grf_cluster_correct(stat_img, voxel_p=0.001, cluster_p=0.05, two_tailed=True
         em, en, beta = _fsl_terms(z_star, smoothness.dlh, n_voxels)
         params.update(expected_clusters=em, expected_voxels=en, beta=beta, dlh=smoothness.dlh)
     else:
-        P0, _, ec, ek = spm_p_rf(1, 0, u, [1, df], "T" if stat == "t" else "Z", resels)
+        P0, _, ec, ek, _ = spm_p_rf(1, 0, u, [1, df], "T" if stat == "t" else "Z", resels)
         params.update(resels=resels.tolist(), expected_clusters=ec,
                       expected_resels_per_cluster=ek, fwe_p_height=P0)
     return ClusterResult(

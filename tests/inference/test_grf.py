@@ -105,14 +105,17 @@ def test_spm_p_rf_from_formulas(stat, df):
     u = 3.5 if stat == "Z" else 4.0
     rho = _worsley_z(u) if stat == "Z" else _worsley_t(u, 20)
     ec = float(r @ rho)
-    ek = rho[0] * r[3] / (r[3] * rho[3])
+    en = rho[0] * r[3]  # SPM's EN: expected supra-threshold volume (resels)
+    ek = en / (r[3] * rho[3])  # SPM's En: expected resels per cluster
     beta = (special.gamma(2.5) / ek) ** (2 / 3)
     for k in (0.0, 0.5, 2.0):
         p = np.exp(-beta * k ** (2 / 3)) if k else 1.0
         for c in (1, 2):
             big = 1 - stats.poisson.cdf(c - 1, ec * p)
             got = spm_p_rf(c, k, u, df, stat, r)
-            np.testing.assert_allclose(got, (big, p, ec, ek), rtol=1e-9)
+            # SPM12: [P, p, Em, En, EN] = spm_P_RF(c, k, Z, df, STAT, R, n)
+            assert len(got) == 5
+            np.testing.assert_allclose(got, (big, p, ec, ek, en), rtol=1e-9)
 
 
 def test_spm_p_rf_conjunction_and_lower_dimensions():
@@ -122,7 +125,7 @@ def test_spm_p_rf_conjunction_and_lower_dimensions():
     conv = np.array([sum(a[i] * a[d - i] for i in range(d + 1)) for d in range(4)])
     g = np.sqrt(np.pi) / special.gamma(np.arange(1, 5) / 2)
     ec = float(np.sum(r / g * conv))
-    P, _, Ec, _ = spm_p_rf(1, 0, u, None, "Z", r, n=2)
+    P, _, Ec, _, _ = spm_p_rf(1, 0, u, None, "Z", r, n=2)
     np.testing.assert_allclose(Ec, ec, rtol=1e-10)
     np.testing.assert_allclose(P, 1 - np.exp(-ec), rtol=1e-10)
     # 2-D search volume: resels beyond R2 are zero, the extent uses D = 2
@@ -138,10 +141,12 @@ def test_spm_p_rf_literal_hand_value():
     # R = [0, 0, 0, 100], u = 3: rho3 = (4 ln 2)^1.5 (2 pi)^-2 (u^2 - 1) e^{-u^2/2}
     # = 4.6166631 / 39.4784176 * 8 * 0.0111089965 = 0.010392817; Ec = 1.0392817;
     # P(peak) = 1 - exp(-1.0392817) = 0.6462913 (Ec + eps: SPM's guard, negligible).
-    P, p, Ec, _ = spm_p_rf(1, 0, 3.0, None, "Z", [0, 0, 0, 100])
+    P, p, Ec, _, EN = spm_p_rf(1, 0, 3.0, None, "Z", [0, 0, 0, 100])
     np.testing.assert_allclose(Ec, 1.0392817, rtol=1e-7)
     np.testing.assert_allclose(P, 0.6462913, rtol=1e-7)
     assert p == 1.0
+    # EN = P(Z > 3) R3 = 0.0013498980 * 100
+    np.testing.assert_allclose(EN, 0.13498980, rtol=1e-7)
 
 
 def test_resels_of_a_box_are_its_intrinsic_volumes():
