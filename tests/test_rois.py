@@ -219,3 +219,17 @@ def test_check_rois_accepts_names_objects_and_lists():
         check_rois([s, "b"])
     with pytest.raises(ValueError, match="duplicated ROI names"):
         check_rois([s, s])
+
+
+def test_rois_empty_after_resampling_are_errors_naming_them(tmp_path):
+    # a one-voxel MaskROI outside the target grid, and an atlas region on a small grid far
+    # from it: both are empty after nearest-neighbour resampling
+    fine = np.zeros((12, 12, 12), dtype=np.uint8)
+    fine[11, 11, 11] = 1  # world (11, 11, 11) mm
+    roi = MaskROI("corner", nib.Nifti1Image(fine, np.eye(4)))
+    coarse = nib.Nifti1Image(np.zeros((4, 4, 4)), np.diag([2.0, 2.0, 2.0, 1.0]))  # 0..6 mm
+    with pytest.raises(DataError, match="ROI 'corner' is empty"):
+        roi.to_mask(coarse)
+    small = _grid(shape=(4, 4, 4), origin=(40.0, 40.0, 40.0))
+    with pytest.raises(DataError, match=r"ROI 'aal:Thalamus_L' is empty"):
+        AtlasRegion("aal", "Thalamus_L").to_mask(small)

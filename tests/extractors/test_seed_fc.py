@@ -271,3 +271,21 @@ def test_atlas_region_seed_on_the_mni_grid(rng):
     pick = rng.choice(x.shape[0], 50, replace=False)
     expected = [np.corrcoef(s, x[i])[0, 1] for i in pick]
     np.testing.assert_allclose(r[pick], expected, rtol=1e-7, atol=1e-9)
+
+
+def test_sphere_seed_is_the_mean_of_voxels_within_the_radius(rng, bold_image, affine_3mm):
+    # seed voxels found here by brute-force distances of the voxel centres (mm)
+    data, _ = _planted(rng)
+    img = bold_image(data)
+    centre, radius = np.array([-3.0, -3.0, -3.0]), 4.5
+    ijk = np.indices(SHAPE).reshape(3, -1)
+    xyz = affine_3mm[:3, :3] @ ijk + affine_3mm[:3, 3:4]
+    in_sphere = np.sqrt(((xyz - centre[:, None]) ** 2).sum(axis=0)) <= radius
+    assert in_sphere.sum() == 19  # centre, 6 face and 12 edge neighbours (4.24 mm)
+    fc = SeedFC(Sphere("s", tuple(centre), radius), t_r=2.0, detrend=False,
+                fisher_z=False).fit(img)
+    assert fc.n_seed_voxels_ == 19
+    flat = data.astype(np.float32).astype(float).reshape(-1, T)
+    seed = flat[in_sphere].mean(axis=0)
+    expected = [np.corrcoef(seed, v)[0, 1] for v in flat]
+    np.testing.assert_allclose(fc.transform(img)[0], expected, rtol=1e-8, atol=1e-10)

@@ -181,6 +181,31 @@ def test_correlation_and_partial_correlation():
                                rtol=1e-10)
 
 
+def test_correlation_t_and_r_from_t_match_statsmodels():
+    # t of the slope from statsmodels OLS ([1, VAS] and [1, VAS, age]); r = t / sqrt(df + t^2)
+    rng = np.random.default_rng(12)
+    _data, imgs = _maps(rng, 17)
+    vas = rng.uniform(2, 9, 17)
+    age = rng.normal(40, 8, 17)
+    y = _stored(imgs).reshape(17, -1)
+    for covariates, x in ((None, np.c_[np.ones(17), vas]),
+                          ({"age": age}, np.c_[np.ones(17), vas, age])):
+        res = voxelwise_ttest(imgs, "correlation", variable=vas, covariates=covariates,
+                              estimate_smoothness=False)
+        t_map = res.t_img.get_fdata().ravel()
+        z_map = res.z_img.get_fdata().ravel()
+        r_map = res.r_img.get_fdata().ravel()
+        c = np.zeros(x.shape[1])
+        c[1] = 1.0
+        for i in (0, 41, 250, 503):
+            t, _, fit = _ols_t(y[:, i], x, c)
+            assert res.df == fit.df_resid == 17 - x.shape[1]
+            np.testing.assert_allclose(t_map[i], t, rtol=1e-8)
+            np.testing.assert_allclose(z_map[i], np.sign(t) * stats.norm.isf(
+                stats.t.sf(abs(t), fit.df_resid)), rtol=1e-7)
+            np.testing.assert_allclose(r_map[i], t / np.sqrt(fit.df_resid + t * t), rtol=1e-8)
+
+
 def test_residual_smoothness_equals_explicit_residuals():
     rng = np.random.default_rng(5)
     _, imgs = _maps(rng, 16, offset=100.0, fwhm=3.0)
