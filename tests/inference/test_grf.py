@@ -223,7 +223,7 @@ def test_planted_blobs_detected(method, tmp_path):
     assert res.to_frame().equals(res.clusters)
 
 
-def test_t_map_is_converted_and_matches_z_map():
+def test_t_map_is_converted_and_matches_z_map(tmp_path):
     rng = np.random.default_rng(3)
     z = _blob_map(rng, (30, 30, 30))
     df = 18
@@ -238,6 +238,15 @@ def test_t_map_is_converted_and_matches_z_map():
     np.testing.assert_array_equal(rz.clusters.size_voxels, rt.clusters.size_voxels)
     np.testing.assert_allclose(rt.clusters.peak_z, rz.clusters.peak_stat, rtol=1e-8)
     assert rt.height_threshold == pytest.approx(stats.t.isf(0.0005, df))
+    # provenance of a t-map analysis written by save(): stat, df, tails, thresholds, k*
+    prov = json.loads(rt.save(tmp_path)["provenance"].read_text())
+    assert (prov["stat"], prov["df"], prov["two_tailed"]) == ("t", df, True)
+    assert prov["height_threshold"] == pytest.approx(stats.t.isf(0.0005, df))
+    assert prov["z_threshold"] == pytest.approx(stats.norm.isf(0.0005))
+    assert prov["min_cluster_size"] == rt.min_cluster_size == rz.min_cluster_size
+    assert prov["n_mask_voxels"] == z.size and prov["connectivity"] == 26
+    np.testing.assert_allclose(prov["smoothness"]["fwhm_mm"], [4.0, 4.0, 4.0])
+    np.testing.assert_allclose(prov["parameters"]["dlh"], A ** 1.5 / 4.0 ** 3, rtol=1e-10)
 
 
 def test_smoothness_estimated_from_map_warns():
