@@ -363,3 +363,17 @@ def test_voxelwise_result_feeds_grf_and_detects_planted_effect():
         top = res.clusters.iloc[0]
         assert top.significant and top.sign == 1
         assert abs(top.peak_i - 12) <= 2 and abs(top.peak_k - 8) <= 2
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda s: grf_min_cluster_size(0.0, 0.05, s), r"'voxel_p' parameter must be in \(0, 1\)"),
+    (lambda s: grf_min_cluster_size(0.001, 1.0, s), r"'cluster_p' parameter must be in \(0, 1\)"),
+    (lambda s: grf_cluster_pvalue(10, 1.2, s), r"'voxel_p' parameter must be in \(0, 1\)"),
+    (lambda s: grf_cluster_pvalue(10, np.nan, s), "'voxel_p' parameter must be finite"),
+    (lambda s: grf_cluster_pvalue(10, 0.001, s, stat="t", df=0), "'df' parameter must be in"),
+    (lambda s: grf_min_cluster_size(0.001, 0.05, s, stat="t", df=-1),
+     "'df' parameter must be in"),
+])
+def test_public_grf_functions_refuse_bad_p_and_df(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(smoothness_from_fwhm(8.0, 2.0, 60000))
