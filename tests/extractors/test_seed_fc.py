@@ -289,3 +289,22 @@ def test_sphere_seed_is_the_mean_of_voxels_within_the_radius(rng, bold_image, af
     seed = flat[in_sphere].mean(axis=0)
     expected = [np.corrcoef(seed, v)[0, 1] for v in flat]
     np.testing.assert_allclose(fc.transform(img)[0], expected, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize(("strategy", "levels"), [
+    (("global_signal",), {"global_signal": "basic"}),
+    (("motion", "wm_csf", "global_signal"), {"motion": "power2", "wm_csf": "derivatives",
+                                             "global_signal": "full"}),
+    (("wm_csf", "global_signal", "high_pass"), {"wm_csf": "full", "global_signal": "power2"}),
+])
+def test_select_confounds_global_signal_and_expansions_match_nilearn(tmp_path, rng, bold_image,
+                                                                      strategy, levels):
+    from nilearn.interfaces.fmriprep import load_confounds
+
+    bold, tsv = _fmriprep_layout(tmp_path, rng, bold_image)
+    ours = select_confounds(tsv, strategy, **levels)
+    theirs, _ = load_confounds(str(bold), strategy=strategy, demean=False, **levels)
+    assert sorted(ours.columns) == sorted(theirs.columns)
+    cols = sorted(ours.columns)
+    np.testing.assert_allclose(ours.iloc[1:][cols].to_numpy(), theirs.iloc[1:][cols].to_numpy(),
+                               rtol=1e-12)
