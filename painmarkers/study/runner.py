@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 import painmarkers
-from painmarkers.exceptions import DataError, InferenceWarning, SpecError
+from painmarkers.exceptions import DataError, InferenceWarning, RegistryError, SpecError
 from painmarkers.model import Cohort
 from painmarkers.reporting.report import HTMLReport
 from painmarkers.study._analyses import HANDLERS
@@ -135,7 +135,12 @@ def _motion_exclusion(ctx: RunContext, cohort: Cohort, rule: Mapping[str, float]
     ctx.report.text(f"Rule: exclude a session whose largest absolute translation exceeds "
                     f"{qc.max_translation_mm:g} mm or rotation exceeds {qc.max_rotation_deg:g}°"
                     + (f" or mean FD exceeds {qc.max_mean_fd:g} mm" if qc.max_mean_fd else "")
-                    + f". Sessions assessed: {len(table)}; excluded: {n_ex}.")
+                    + f". Sessions assessed: {len(table)}; excluded: {n_ex}"
+                    + ("." if not n_ex else ": " + "; ".join(
+                        f"sub-{r.subject_id} ses-{r.session} ({r.reason})"
+                        for r in table[table["excluded"]].itertuples())
+                       + ". Analyses that need an excluded session list the subject as "
+                         "excluded."))
     ctx.save_table("motion_qc", table)
     ctx.report.table(table, caption="Motion per session (Power FD, realignment maxima)",
                      collapsed=True)
@@ -159,7 +164,7 @@ def _as_roi(value: Any, where: str):
 
 
 def _build_extractors(spec: StudySpec, rois: tuple) -> list:
-    from painmarkers.extractors import MapMean, get_extractor
+    from painmarkers.extractors import MapMean, get_extractor, list_extractors
 
     out = []
     for i, ext in enumerate(spec.extractors):
@@ -178,6 +183,12 @@ def _build_extractors(spec: StudySpec, rois: tuple) -> list:
             out.append(cls(**params))
         except TypeError as exc:
             raise SpecError(f"{where}: {exc}") from None
+        except RegistryError as exc:
+            if ext["name"] in list_extractors():  # a plug-in that failed to load: say why
+                raise SpecError(f"{where}: {exc}") from None
+            raise SpecError(f"{where}: 'name' must be one of "
+                            f"{sorted([*list_extractors(), 'map_mean'])}. "
+                            f"Got {ext['name']!r}.") from None
     return out
 
 
@@ -186,7 +197,10 @@ def _build_rois(spec: StudySpec) -> tuple:
 
     rois: list = []
     if "set" in spec.rois:
-        rois.extend(get_roi_set(spec.rois["set"]))
+        try:
+            rois.extend(get_roi_set(spec.rois["set"]))
+        except RegistryError as exc:
+            raise SpecError(f"[rois] 'set': {exc}") from None
     for i, sph in enumerate(spec.rois.get("spheres", [])):
         try:
             rois.append(Sphere(sph["name"], tuple(sph["center"]), sph.get("radius_mm", 3.0)))
@@ -286,7 +300,11 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
     if not isinstance(spec, StudySpec):
         spec = load_spec(spec)
     if not spec.dataset.is_dir():
-        raise DataError(f"The dataset folder {str(spec.dataset)!r} of the study does not exist.")
+        raise DataError(f"[study] 'dataset': the dataset folder {str(spec.dataset)!r} of the "
+                        "study does not exist.")
+    # Names of extractors and ROIs are checked before any file is written.
+    rois = _build_rois(spec)
+    extractors = _build_extractors(spec, rois)
     out = _prepare_out(Path(out_dir) if out_dir is not None else spec.output, spec.dataset,
                        overwrite)
     ctx = RunContext(out_dir=out, report=HTMLReport(spec.name), n_jobs=n_jobs,
@@ -300,8 +318,6 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
     if spec.exclusion:
         ctx.log("motion quality control")
         cohort, excluded = _motion_exclusion(ctx, cohort, spec.exclusion)
-    rois = _build_rois(spec)
-    extractors = _build_extractors(spec, rois)
     if extractors:
         from painmarkers.extractors import extract
 

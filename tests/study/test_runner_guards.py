@@ -34,3 +34,20 @@ def test_missing_dataset(tmp_path):
     spec = parse_spec({"study": {"name": "t", "dataset": "nowhere"}}, base_dir=tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         run_study(spec, out_dir=tmp_path / "out", progress=False)
+
+
+def test_unknown_roi_set_named_before_output_is_created(tmp_path):
+    (tmp_path / "bids").mkdir()
+    spec = parse_spec({"study": {"name": "t", "dataset": "bids"},
+                       "rois": {"set": "rtms"}}, base_dir=tmp_path)
+    with pytest.raises(SpecError, match=r"\[rois\] 'set': Unknown ROI set 'rtms'; "
+                                        r"registered: \['rtms_alff_clbp'\]"):
+        run_study(spec, out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_dataset_names_the_key(tmp_path):
+    spec = parse_spec({"study": {"name": "t", "dataset": "nowhere"}}, base_dir=tmp_path)
+    with pytest.raises(DataError, match=r"\[study\] 'dataset': the dataset folder .*nowhere"):
+        run_study(spec, out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

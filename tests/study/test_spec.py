@@ -97,3 +97,23 @@ def test_packaged_demo_specs_are_valid(design):
     assert perms and set(perms) == {300}
     with pytest.raises(SpecError, match="'design' parameter must be one of"):
         demo_spec_text("nope")
+
+
+def test_unknown_study_key_names_allowed():
+    with pytest.raises(SpecError, match=r"Unknown key\(s\) \['datset'\] in \[study\]; "
+                                        r"allowed keys: \[.*'dataset'.*'derivatives'"):
+        parse_spec({"study": {"datset": "bids"}})
+
+
+def test_wrong_types_name_the_key():
+    with pytest.raises(SpecError, match=r"needs 'dataset'.*\(a string\)"):
+        parse_spec({"study": {"dataset": 3}})
+    with pytest.raises(SpecError, match="'derivatives' must be a path or a list of paths"):
+        parse_spec({"study": {"dataset": "bids", "derivatives": 1}})
+    with pytest.raises(SpecError, match=r"'random_state' must be an integer\. Got 'x'"):
+        parse_spec(spec_with(random_state="x"))
+    with pytest.raises(SpecError, match=r"'method' must be one of \['pearson', 'spearman'\]"):
+        parse_spec(spec_with(analyses=[{"type": "correlation", "x": "VAS", "y": "alff",
+                                        "method": "kendall"}]))
+    with pytest.raises(SpecError, match=r"'dv' must be str or list. Got 3"):
+        parse_spec(spec_with(analyses=[{"type": "paired_ttest", "dv": 3}]))
