@@ -126,8 +126,9 @@ def methods_text(provenance: Mapping[str, Any]) -> tuple[str, list[str]]:
             test = "Paired" if kind == "paired_ttest" else "Two-sample"
             dv = p.get("dv")
             dv = ", ".join(dv) if isinstance(dv, list) else dv
-            parts.append(f"{test} t-tests compared {dv}; effect sizes are Cohen's d "
-                         "(d_z for paired data) with Hedges' g, and p values across the tests "
+            d_txt = "Cohen's d_z" if kind == "paired_ttest" else "Cohen's d"
+            parts.append(f"{test} t-tests compared {dv}; effect sizes are {d_txt} "
+                         "with Hedges' g, and p values across the tests "
                          f"of one table were corrected by the Benjamini-Hochberg FDR "
                          f"{cite('benjamini1995')}.")
         elif kind == "correlation":
@@ -153,7 +154,9 @@ def methods_text(provenance: Mapping[str, Any]) -> tuple[str, list[str]]:
                         f"{cite('nichols2002')}")
             parts.append(txt + ".")
         elif kind == "classifier":
-            parts.append(f"The biomarker {p.get('features')} was evaluated for {p.get('target')} "
+            feats = ", ".join("_".join(map(str, f)) if isinstance(f, list | tuple) else str(f)
+                              for f in p.get("features", []))
+            parts.append(f"The biomarker ({feats}) was evaluated for {p.get('target')} "
                          f"(positive: {p.get('positive')}) with a standardised L2 logistic "
                          "regression in repeated stratified cross-validation grouped by subject, "
                          "every preprocessing step fitted within training folds; the ROC AUC is "

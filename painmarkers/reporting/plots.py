@@ -63,8 +63,8 @@ def plot_alff_spectrum(timeseries: Sequence[Sequence[float]], t_r: float,
         alff = amp[inband].mean() if inband.any() else np.nan
         ax_f.plot(freqs, amp, lw=1, label=f"{label} (band mean {alff:.3g})")
     ax_f.axvspan(*band, color="0.85", zorder=0, label=f"{band[0]}-{band[1]} Hz")
-    ax_t.set(xlabel="time (s)", ylabel="BOLD", title="ROI mean time series")
-    ax_f.set(xlabel="frequency (Hz)", ylabel="amplitude", title="amplitude spectrum",
+    ax_t.set(xlabel="time (s)", ylabel="BOLD (a.u.)", title="ROI mean time series")
+    ax_f.set(xlabel="frequency (Hz)", ylabel="amplitude (a.u.)", title="amplitude spectrum",
              xlim=(0, 1 / (2 * t_r)))
     ax_t.legend(fontsize=8)
     ax_f.legend(fontsize=8)
@@ -116,6 +116,9 @@ def plot_correlation(x: Sequence[float], y: Sequence[float], *, r: float | None 
     # The statistics go inside the axes: as a title they are clipped at this width.
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or None)
     ax.text(0.02, 0.98, ", ".join(parts), transform=ax.transAxes, va="top", fontsize=8)
+    if ok.any():  # headroom so that the statistics line never covers a point
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.12 * (hi - lo))
     fig.tight_layout()
     return fig
 
@@ -186,8 +189,20 @@ def plot_stat_map(stat_img, *, threshold: float | None = None, title: str = "",
         bg_img = datasets.load_mni152_template(resolution=2)
     if threshold is None:
         threshold = 1e-12
+    import warnings
+
+    from nilearn.image import load_img
+
+    data = np.asarray(load_img(stat_img).get_fdata())
+    empty = not (np.abs(data[np.isfinite(data)]) > threshold).any()
+    if empty:  # e.g. no significant cluster: say so instead of nilearn's "empty mask"
+        title = f"{title}: no voxel above threshold" if title else "no voxel above threshold"
     fig = plt.figure(figsize=(11, 2.6))
-    plotting.plot_stat_map(stat_img, bg_img=bg_img, threshold=threshold, title=title or None,
-                           display_mode=display_mode, cut_coords=cut_coords, figure=fig,
-                           colorbar=True, draw_cross=False)
+    with warnings.catch_warnings():
+        if empty:
+            warnings.filterwarnings("ignore", message="empty mask", category=UserWarning)
+        plotting.plot_stat_map(stat_img, bg_img=bg_img, threshold=threshold,
+                               title=title or None, display_mode=display_mode,
+                               cut_coords=cut_coords, figure=fig, colorbar=True,
+                               draw_cross=False)
     return fig

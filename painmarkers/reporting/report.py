@@ -32,6 +32,8 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#555}.note{color:#555;font-size:.9em}
 nav ul{columns:2}code{background:#f4f4f4;padding:0 .2em}
 .scroll{overflow-x:auto}details{margin:1em 0}summary{cursor:pointer;color:#345}
+pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:.85em}
+caption{caption-side:top;text-align:left;font-weight:bold;padding:.3em 0}
 """
 
 
@@ -52,7 +54,6 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
     return _atomic.write_bytes(path, payload)
-    return path
 
 
 def _format_cell(value: Any) -> str:
@@ -113,10 +114,15 @@ class HTMLReport:
             self.section("Results")
         return self._sections[self._current_index]
 
-    def text(self, text: str, *, note: bool = False) -> None:
-        """Add a paragraph (plain text, escaped)."""
+    def text(self, text: str, *, note: bool = False, preformatted: bool = False) -> None:
+        """Add a paragraph (plain text, escaped).
+
+        With ``preformatted=True`` line breaks and alignment are kept (a
+        ``<pre>`` block), for the multi-line ``summary()`` of result objects.
+        """
         cls = ' class="note"' if note else ""
-        self._current().blocks.append(f"<p{cls}>{html.escape(text)}</p>")
+        tag = "pre" if preformatted else "p"
+        self._current().blocks.append(f"<{tag}{cls}>{html.escape(text)}</{tag}>")
 
     def table(self, frame: pd.DataFrame, caption: str = "", *, max_rows: int = 200,
               collapsed: bool = False) -> None:
