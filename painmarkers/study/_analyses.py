@@ -54,15 +54,40 @@ def _select(cohort: Cohort, group: Any = None, session: Any = None) -> Cohort:
 
 
 def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,
-           columns: Sequence[str] | None = None, *, collapsed: bool = False) -> None:
+           columns: Sequence[str] | None = None, *, collapsed: bool = False,
+           shown: pd.DataFrame | None = None) -> None:
+    """Save ``frame`` as TSV and show ``shown`` (default: ``frame``) in the report.
+
+    An ``excluded`` column with no entry is not shown (``n_excluded`` says 0).
+    """
     ctx.save_table(name, frame)
-    shown = frame[[c for c in columns if c in frame.columns]] if columns else frame
+    shown = frame if shown is None else shown
+    if columns:
+        shown = shown[[c for c in columns if c in shown.columns]]
+    if "excluded" in shown.columns and not shown["excluded"].notna().any():
+        shown = shown.drop(columns="excluded")
+    elif "excluded" in shown.columns:
+        shown = shown.assign(excluded=shown["excluded"].fillna(""))
     ctx.report.table(shown, caption=caption, collapsed=collapsed)
 
 
-_TEST_SHOWN = ("dv", "contrast", "n", "n_excluded", "mean_x", "mean_y", "mean_diff",
-               "statistic", "df", "p", "p_adjusted", "ci_low", "ci_high", "cohen_d", "hedges_g")
-_CORR_SHOWN = ("x", "y", "n", "n_excluded", "r", "ci_low", "ci_high", "p", "p_adjusted")
+def _unit(instrument: str) -> str:
+    """``"VAS, 0-10 cm"``: the instrument's name with its range and unit."""
+    inst = get_instrument(instrument)
+    return f"{inst.name}, {inst.low:g}-{inst.high:g} {inst.unit}"
+
+
+_TEST_SHOWN = ("dv", "contrast", "n", "n_excluded", "excluded", "mean_x", "mean_y",
+               "mean_diff", "statistic", "df", "p", "p_adjusted", "ci_low", "ci_high", "cohen_d",
+               "hedges_g")
+_CORR_SHOWN = ("x", "y", "n", "n_excluded", "excluded", "r", "ci_low", "ci_high", "p",
+               "p_adjusted")
+#: Columns of a cluster table shown in the report (the TSV keeps all of them).
+_CLUSTER_SHOWN = ("cluster_id", "sign", "size_voxels", "size_mm3", "p_cluster", "peak_stat",
+                  "peak_z", "peak_mni_x", "peak_mni_y", "peak_mni_z", "aal", "harvard_oxford")
+#: Units of participant variables, for the headers of Table 1.
+_UNITS = {"age": "age (years)", "bmi": "BMI (kg/m²)",
+          "pain_duration_years": "pain duration (years)"}
 
 
 def _record(spec: AnalysisSpec, **extra: Any) -> dict[str, Any]:
@@ -91,8 +116,10 @@ def run_demographics(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dic
     if missing:
         ctx.report.text(f"Not in participants.tsv, so not tabulated: {missing}.", note=True)
     ctx.save_table(spec.name, table)
-    ctx.report.table(format_table(table).reset_index(),
-                     caption="Demographics: mean (SD); sex as female/male %")
+    shown = format_table(table).rename(columns=_UNITS).rename_axis("group (N)").reset_index()
+    ctx.report.table(shown, caption=f"Table 1. Demographics of the {len(cohort)} participants "
+                                    "analysed: mean (SD); sex as % female/male; --- not "
+                                    "applicable")
     return _record(spec, n=len(cohort), missing_variables=missing)
 
 
@@ -105,9 +132,15 @@ def run_clinical_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> d
     table = clinical_table(data, instruments, pre=p["pre"], post=p["post"])
     ctx.report.section("Pain and disability before and after (Table 2)")
     ctx.save_table(spec.name, table)
-    ctx.report.table(format_table(table).reset_index(),
-                     caption="Mean ± SD; percent change (PPR for pain, PDC for disability); "
-                             "paired t-test")
+    short = table[table["n_excluded"] > 0] if "n_excluded" in table else table.iloc[:0]
+    for _, row in short.iterrows():
+        ctx.report.text(f"{row['instrument']}: {int(row['n_excluded'])} subject(s) not in the "
+                        f"paired analysis: {row['excluded']}.", note=True)
+    units = "; ".join(_unit(i) for i in instruments)
+    ctx.report.table(format_table(table).rename_axis("").reset_index(),
+                     caption=f"Table 2. {', '.join(instruments)} ({units}) {p['pre']} and "
+                             f"{p['post']}: mean ± SD; percent change (PPR for pain, PDC for "
+                             f"disability); paired t-test ({p['pre']} vs {p['post']})")
     return _record(spec, n=len(data))
 
 
@@ -131,9 +164,12 @@ def run_outcomes(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[st
     _table(ctx, spec.name, frame, f"{inst} per subject", collapsed=True)
     from painmarkers.reporting.plots import plot_group_values
 
-    fig = plot_group_values({p["pre"]: ok["pre"], p["post"]: ok["post"]}, ylabel=inst,
+    fig = plot_group_values({p["pre"]: ok["pre"], p["post"]: ok["post"]},
+                            ylabel=f"{inst} ({get_instrument(inst).unit})",
                             title=f"{inst} {p['pre']} vs {p['post']}", paired=True)
-    ctx.save_figure(f"{spec.name}_{inst}", fig, caption=f"{inst} before and after, per subject")
+    ctx.save_figure(f"{spec.name}_{inst}", fig,
+                    caption=f"{_unit(inst)} at {p['pre']} and {p['post']} (n = {len(ok)}): "
+                            "one line per subject, bars at the means")
     return _record(spec, n=len(ok), n_excluded=int(len(frame) - len(ok)))
 
 
@@ -190,7 +226,9 @@ def run_correlation(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict
                                ci=(row["ci_low"], row["ci_high"]), p=row["p"],
                                xlabel=row["x"], ylabel=row["y"])
         ctx.save_figure(f"{spec.name}_{row['y']}", fig,
-                        caption=f"{row['y']} vs {row['x']}{where} (cf. seed Figure 5)")
+                        caption=f"{row['y']} vs {row['x']}{where}: {p['method']} r with its "
+                                f"95 % CI (Fisher z), uncorrected p and n; line = least "
+                                f"squares (cf. seed Figure 5)")
     return _record(spec, n=[int(v) for v in frame["n"]], y=ys)
 
 
@@ -257,7 +295,7 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
     res.save(out / "glm")
     ctx.maps[f"{spec.name}/t"] = out / "glm"
     record = _record(spec, n=len(imgs), df=float(res.df), contrast=contrast, dropped=dropped)
-    ctx.report.text(res.summary())
+    ctx.report.text(res.summary(), preformatted=True)
     for method in p["correction"]:
         if method == "grf":
             cres = grf_cluster_correct(res.t_img, voxel_p=p["voxel_p"], cluster_p=p["cluster_p"],
@@ -274,12 +312,21 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
         cres.save(out / method)
         ctx.maps[f"{spec.name}/{method}"] = out / method
         table = cres.to_frame()
-        ctx.report.text(f"{title}: {cres.summary()}")
-        _table(ctx, f"{spec.name}_{method}_clusters", table, f"Clusters, {title}")
+        ctx.report.text(f"{title}: {cres.summary()}", preformatted=True)
+        sig = (table[table["significant"].astype(bool)] if "significant" in table
+               else table)
+        _table(ctx, f"{spec.name}_{method}_clusters", table,
+               f"Significant clusters of {feature} ({contrast}), {title}: {len(sig)} of "
+               f"{len(table)} supra-threshold clusters (all are in tables/"
+               f"{spec.name}_{method}_clusters.tsv); peak MNI coordinates in mm, "
+               "cf. seed Table 3", _CLUSTER_SHOWN, shown=sig)
         fig = plot_stat_map(cres.thresholded_img, title=f"{feature} {contrast}: {title}",
                             threshold=1e-6)
         ctx.save_figure(f"{spec.name}_{method}", fig,
-                        caption=f"Thresholded t map, {title} (cf. seed Figures 3-4)")
+                        caption=f"{feature}, {contrast} (n = {len(imgs)} maps): t values of "
+                                f"the significant clusters, {title}, voxel p < "
+                                f"{p['voxel_p']:g}, cluster p < {p['cluster_p']:g}; axial "
+                                "slices, MNI z in mm (cf. seed Figures 3-4)")
         record[f"{method}_n_clusters"] = len(table)
     return record
 
@@ -331,11 +378,15 @@ def run_classifier(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[
     ev.save(ctx.out_dir / "classifiers" / spec.name)
     ctx.report.section(f"Biomarker: {', '.join(features)} for {p['target']} "
                        f"(positive = {p['positive']})")
-    ctx.report.text(ev.summary())
+    ctx.report.text(ev.summary(), preformatted=True)
     _table(ctx, spec.name, ev.to_frame(), "Cross-validated performance with 95 % CIs")
-    ctx.save_figure(f"{spec.name}_roc", ev.plot_roc(), caption="Out-of-fold ROC curve")
+    what = f"{', '.join(features)} for {p['target']} = {p['positive']} (n = {len(wide)})"
+    ctx.save_figure(f"{spec.name}_roc", ev.plot_roc(),
+                    caption=f"Out-of-fold ROC curve of {what}, repeated cross-validation")
     ctx.save_figure(f"{spec.name}_calibration", ev.plot_calibration(),
-                    caption="Calibration of out-of-fold probabilities")
+                    caption=f"Calibration of the out-of-fold probabilities of {what}: "
+                            "observed fraction positive per bin of predicted probability; "
+                            "the diagonal is perfect calibration")
     return _record(spec, n=len(wide), features=features)
 
 
