@@ -58,3 +58,22 @@ def test_bad_design_is_usage_error():
     with pytest.raises(SystemExit) as exc:
         main(["demo", "--design", "nope"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("design", ["rtms_alff_clbp", "qsm_fc_clbp"])
+def test_demo_passes_design_and_prints_report_path(tmp_path, capsys, monkeypatch, design):
+    from types import SimpleNamespace
+
+    import painmarkers.study
+
+    calls = []
+
+    def fake_run_demo(**kwargs):
+        calls.append(kwargs)
+        return SimpleNamespace(report_path=kwargs["out_dir"] / "results" / "report.html")
+
+    monkeypatch.setattr(painmarkers.study, "run_demo", fake_run_demo)
+    assert main(["demo", "--design", design, "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    assert calls[0]["design"] == design and calls[0]["progress"] is False
+    report = tmp_path / "d" / "results" / "report.html"
+    assert capsys.readouterr().out.strip() == f"Report: {report}"

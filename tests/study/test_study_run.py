@@ -1,0 +1,202 @@
+"""``painmarkers run`` on a small simulated study: exclusions reported, provenance complete,
+nothing written into the dataset; the packaged qsm_fc_clbp specification runs.
+
+The rtms dataset (4 CLBP pre/post + 3 HC, 64 volumes, 4 mm) has one session given a
+4 mm head displacement (sub-02 ses-pre with random_state=1), beyond the 3 mm rule.
+"""
+
+import hashlib
+import html
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import painmarkers
+from painmarkers.cli import main
+from painmarkers.datasets import simulate_cohort
+from painmarkers.study import demo_spec_text, load_spec, run_study
+
+SPEC = """
+random_state = 3
+
+[study]
+name = "small"
+dataset = "bids"
+derivatives = ["bids/derivatives/fmriprep"]
+output = "results"
+task = "rest"
+
+[exclusion]
+max_translation_mm = 3.0
+max_rotation_deg = 3.0
+
+[[extractors]]
+name = "alff"
+band = [0.01, 0.08]
+standardize = "mean"
+
+[rois]
+set = "rtms_alff_clbp"
+
+[[analyses]]
+type = "demographics"
+name = "table1"
+
+[[analyses]]
+type = "clinical_table"
+name = "table2"
+instruments = ["VAS", "RMDQ"]
+group = "CLBP"
+
+[[analyses]]
+type = "paired_ttest"
+name = "roi_paired"
+dv = "alff"
+group = "CLBP"
+
+[[analyses]]
+type = "voxelwise"
+name = "vox_paired"
+feature = "alff"
+design = "paired"
+group = "CLBP"
+sessions = ["pre", "post"]
+correction = ["grf"]
+"""
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    sim = simulate_cohort("rtms_alff_clbp", root / "bids", n_clbp=4, n_hc=3, n_volumes=64,
+                          n_high_motion=1, random_state=1)
+    (root / "study.toml").write_text(SPEC)
+    before = _files(root / "bids")
+    return root, sim, before
+
+
+@pytest.fixture(scope="module")
+def cli_run(small_run):
+    import contextlib
+    import io
+
+    root, sim, before = small_run
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["run", str(root / "study.toml"), "--quiet"])
+    return root, sim, before, code, out.getvalue()
+
+
+def _report_text(path: Path) -> str:
+    page = path.read_text()
+    page = re.sub(r'src="data:image/png;base64,[^"]+"', "", page)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_run_exits_zero_and_prints_report_path(cli_run):
+    root, _, _, code, stdout = cli_run
+    assert code == 0
+    assert stdout.strip().splitlines()[-1] == f"Report: {root / 'results' / 'report.html'}"
+    assert (root / "results" / "report.html").is_file()
+
+
+def test_motion_exclusion_applied_and_reported(cli_run):
+    root, sim, _, _, _ = cli_run
+    (hm,) = sim.ground_truth["high_motion_sessions"]
+    sub, ses = hm["participant_id"][4:], hm["session_id"][4:]
+    assert (sub, ses) == ("02", "pre")
+    qc = pd.read_csv(root / "results" / "tables" / "motion_qc.tsv", sep="\t",
+                     dtype={"subject_id": str})
+    flagged = qc[qc["excluded"]]
+    assert list(zip(flagged["subject_id"], flagged["session"], strict=True)) == [(sub, ses)]
+    assert "translation" in flagged["reason"].iloc[0]
+    prov = json.loads((root / "results" / "provenance.json").read_text())
+    assert [(e["subject_id"], e["session"]) for e in prov["excluded_sessions"]] == [(sub, ses)]
+    assert prov["cohort"]["n_sessions_read"] == 11 and prov["cohort"]["n_sessions"] == 10
+    # the excluded pre session removes sub-02 from every paired table, by name
+    paired = pd.read_csv(root / "results" / "tables" / "roi_paired.tsv", sep="\t")
+    assert (paired["n"] == 3).all() and (paired["n_excluded"] == 1).all()
+    assert paired["excluded"].str.startswith("02 ").all()
+    table2 = pd.read_csv(root / "results" / "tables" / "table2.tsv", sep="\t")
+    assert (table2["n_excluded"] == 1).all()
+    text = _report_text(root / "results" / "report.html")
+    assert "10 sessions analysed of 11 read; 1 excluded by the motion rule" in text
+    assert f"sub-{sub} ses-{ses} (max translation" in text
+    assert "02 (no 'pre' session)" in text  # the paired tables show who is missing
+    assert "Excluded (one of the two sessions missing): ['02']" in text
+    assert "(1 session(s) excluded)" in text  # methods paragraph
+
+
+def test_provenance_versions_parameters_seeds_hashes(cli_run):
+    root, _, _, _, _ = cli_run
+    prov = json.loads((root / "results" / "provenance.json").read_text())
+    assert prov["versions"]["painmarkers"] == painmarkers.__version__
+    assert {"numpy", "scipy", "nibabel", "nilearn", "scikit-learn"} <= set(prov["versions"])
+    assert prov["random_state"] == 3 and prov["spec"]["random_state"] == 3
+    assert prov["extractors"] == [{"name": "alff", "params": {"band": [0.01, 0.08],
+                                                              "standardize": "mean"}}]
+    vox = next(a for a in prov["analyses"] if a["name"] == "vox_paired")
+    assert vox["params"]["voxel_p"] == 0.01 and vox["params"]["correction"] == ["grf"]
+    hashes = prov["inputs_sha256"]
+    names = [Path(p).name for p in hashes]
+    assert "participants.tsv" in names
+    assert sum(n.endswith("desc-preproc_bold.nii.gz") for n in names) == 10
+    assert sum(n.endswith("desc-confounds_timeseries.tsv") for n in names) == 10
+    for path, digest in hashes.items():
+        assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest, path
+
+
+def test_nothing_written_into_dataset_and_no_temporaries(cli_run):
+    root, _, before, _, _ = cli_run
+    assert _files(root / "bids") == before
+    leftovers = [p for p in (root / "results").rglob("*")
+                 if p.name.startswith(".") or p.suffix in (".tmp", ".part")]
+    assert leftovers == []
+
+
+def test_report_tables_and_captions(cli_run):
+    root, _, _, _, _ = cli_run
+    text = _report_text(root / "results" / "report.html")
+    assert "Table 1. Demographics of the 7 participants" in text
+    assert "age (years)" in text and "BMI (kg/m²)" in text
+    assert "Table 2. VAS, RMDQ (VAS, 0-10 cm; RMDQ, 0-24 points)" in text
+    assert "cf. seed Figure 2" in text and "cf. seed Figures 3-4" in text
+    clusters = pd.read_csv(root / "results" / "tables" / "vox_paired_grf_clusters.tsv",
+                           sep="\t")
+    n_sig = int(clusters["significant"].sum())
+    assert f"{n_sig} of {len(clusters)} supra-threshold clusters" in text
+
+
+def test_unknown_extractor_is_named_before_anything_is_written(small_run, capsys):
+    root, _, before, = small_run
+    bad = root / "bad.toml"
+    bad.write_text(SPEC.replace('name = "alff"', 'name = "alf"')
+                   .replace('output = "results"', 'output = "bad_results"'))
+    assert main(["run", str(bad), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "[[extractors]] #1" in err and "'name' must be one of" in err
+    assert "'alf'" in err and "'alff'" in err and "'map_mean'" in err
+    assert not (root / "bad_results").exists()
+    assert _files(root / "bids") == before
+
+
+def test_packaged_qsm_spec_runs(tmp_path):
+    """The qsm_fc_clbp demo specification runs end to end (small cohort, few permutations)."""
+    simulate_cohort("qsm_fc_clbp", tmp_path / "bids", n_clbp=4, n_hc=4, n_volumes=64,
+                    random_state=11)
+    spec_path = tmp_path / "study.toml"
+    spec_path.write_text(demo_spec_text("qsm_fc_clbp", n_permutations=20))
+    result = run_study(load_spec(spec_path), progress=False)
+    assert {"qsm_clbp_vs_hc", "qsm_vas", "fc_postcentral_L_clbp_vs_hc_grf_clusters",
+            "fc_postcentral_L_clbp_vs_hc_permutation_clusters"} <= set(result.tables)
+    qsm = pd.read_csv(result.tables["qsm_clbp_vs_hc"], sep="\t")
+    assert len(qsm) == 8 and (qsm["n"] == 8).all()
+    assert result.report_path.is_file() and len(result.figures) >= 3
