@@ -9,7 +9,7 @@ import pandas as pd
 
 from painmarkers import schema
 from painmarkers._validation import check_choice, check_interval
-from painmarkers.exceptions import DataError
+from painmarkers.exceptions import DataError, ScoreRangeError
 from painmarkers.model import Cohort, get_instrument
 from painmarkers.stats._data import as_table, numeric_column, require_columns, subject_ids
 
@@ -206,6 +206,10 @@ def outcomes(
         Missing columns, non-numeric scores, a subject with two rows for the
         same session, a negative baseline, or a zero baseline with
         ``zero_baseline="raise"`` (the message names the subject).
+    ScoreRangeError
+        A score outside the instrument's valid range (tables are not validated
+        on construction as a Cohort is); the message names the subject, session
+        and value.
     RegistryError
         Unknown instrument.
 
@@ -248,6 +252,14 @@ def outcomes(
     ids = subject_ids(frame, subject)
     values = numeric_column(frame, column, ids)
     labels = frame[within].astype(str)
+    outside = (values < inst.low) | (values > inst.high)  # NaN compares False: kept as missing
+    if outside.any():
+        i = int(np.flatnonzero(outside.to_numpy())[0])
+        raise ScoreRangeError(
+            f"Subject {ids.iloc[i]!r}, session {labels.iloc[i]!r}: {inst.name} score "
+            f"{values.iloc[i]:g} is outside the instrument's valid range [{inst.low:g}, "
+            f"{inst.high:g}] ({int(outside.sum())} such value(s) in column {column!r})."
+        )
     order = list(dict.fromkeys(ids))
     if isinstance(data, Cohort):  # subjects without any session are still listed
         order = list(data.subject_ids)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from painmarkers import ClinicalScore, Cohort, Session, Subject
-from painmarkers.exceptions import DataError, RegistryError
+from painmarkers.exceptions import DataError, RegistryError, ScoreRangeError
 from painmarkers.schema import OUTCOME_COLUMNS
 from painmarkers.stats import outcomes, percent_change
 from painmarkers.stats._data import as_table
@@ -128,3 +128,18 @@ def test_tidy_table_pivots_to_wide(cohort):
     assert list(wide.columns) == list(expected.columns)
     pd.testing.assert_frame_equal(wide[["VAS", "RMDQ"]].astype(float),
                                   expected[["VAS", "RMDQ"]].astype(float))
+
+
+def test_outcomes_score_outside_instrument_range_names_subject_and_session():
+    # A table (unlike a Cohort) is not validated on construction: a VAS of 12 must not
+    # yield a percent change (it would be 100 (12 - 4) / 12 = 66.7 %).
+    frame = pd.DataFrame({"subject_id": ["a", "a", "b", "b"], "session": ["pre", "post"] * 2,
+                          "VAS": [7.0, 4.0, 12.0, 4.0]})
+    with pytest.raises(ScoreRangeError, match=r"Subject 'b', session 'pre': VAS score 12 is "
+                                              r"outside the instrument's valid range \[0, 10\]"):
+        outcomes(frame, "VAS")
+    with pytest.raises(ScoreRangeError, match=r"Subject 'a', session 'post': RMDQ score -1"):
+        outcomes(frame.assign(RMDQ=[15.0, -1.0, 10.0, 8.0]), "RMDQ")
+    # in range (bounds inclusive) and NaN are fine
+    out = outcomes(frame.assign(VAS=[10.0, 0.0, 5.0, np.nan]), "VAS")
+    np.testing.assert_allclose(out["percent_change"], [100.0, np.nan])
