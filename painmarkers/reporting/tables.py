@@ -6,6 +6,7 @@ The table functions return numeric DataFrames (floats, never formatted strings);
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,10 +14,16 @@ import numpy as np
 import pandas as pd
 
 from painmarkers._validation import check_choice, check_positive_int
-from painmarkers.exceptions import DataError, DesignError
+from painmarkers.exceptions import DataError, DesignError, PainmarkersWarning
 from painmarkers.model import Cohort, get_instrument, list_instruments
 from painmarkers.stats import outcomes, paired_ttest
-from painmarkers.stats._data import as_table, numeric_column, require_columns, subject_ids
+from painmarkers.stats._data import (
+    as_table,
+    format_excluded,
+    numeric_column,
+    require_columns,
+    subject_ids,
+)
 
 __all__ = ["clinical_table", "demographics_table", "format_table"]
 
@@ -65,6 +72,10 @@ def demographics_table(
         ``sex_other_n``, ``sex_missing_n``. Percentages are of the subjects whose
         sex is recorded. All numbers are numeric; a variable with no value in a
         group (e.g. pain duration of controls) is NaN.
+        Subjects without a group label are left out with a
+        :class:`~painmarkers.exceptions.PainmarkersWarning` naming them;
+        ``table.attrs["excluded"]`` lists them as ``"<subject> (no 'group'
+        label)"`` items joined by ``"; "`` (``""`` when none).
 
     Raises
     ------
@@ -93,6 +104,7 @@ def demographics_table(
     """
     frame = data.participants() if isinstance(data, Cohort) else as_table(data)
     ids = subject_ids(frame, subject)
+    no_group: dict[str, str] = {}
     dup = ids[ids.duplicated()]
     if len(dup):
         raise DataError(f"Subject {dup.iloc[0]!r} appears more than once; the demographics "
@@ -104,8 +116,13 @@ def demographics_table(
         order = ["all"]
     else:
         require_columns(frame, [group], "group column")
-        labels = frame[group].astype(str).where(frame[group].notna(), None)
+        labels = pd.Series([None if pd.isna(v) else str(v) for v in frame[group]],
+                           index=frame.index, dtype=object)
         present = sorted({g for g in labels if g is not None})
+        no_group = {str(sid): f"no {group!r} label" for sid in ids[labels.isna().to_numpy()]}
+        if no_group:
+            warnings.warn(f"Subject(s) {list(no_group)} have no {group!r} label and are left "
+                          "out of the demographics table.", PainmarkersWarning, stacklevel=2)
         order = present if groups is None else [str(g) for g in groups]
         absent = [g for g in order if g not in present]
         if absent:
@@ -142,6 +159,7 @@ def demographics_table(
         rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs["painmarkers_table"] = "demographics"
+    table.attrs["excluded"] = format_excluded(no_group)
     return table
 
 

@@ -3,10 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from painmarkers import Cohort
-from painmarkers.exceptions import DataError, DesignError
+from painmarkers.exceptions import (
+    DataError,
+    DesignError,
+    PainmarkersWarning,
+    ScoreRangeError,
+)
 from painmarkers.reporting import clinical_table, demographics_table, format_table
 
 
@@ -166,3 +171,69 @@ def test_clinical_table_reports_exclusions_and_bad_input():
     assert row["n"] == 3 and row["percent_n"] == 2
     with pytest.raises(ValueError, match="expects a table from demographics_table"):
         format_table(pd.DataFrame({"a": [1]}))
+
+
+def test_demographics_subject_without_group_is_reported():
+    people = pd.DataFrame({"subject_id": ["a", "b", "c", "d", "e"],
+                           "group": ["A", "A", None, "B", "B"],
+                           "age": [40.0, 50.0, 99.0, 30.0, 34.0], "sex": list("FMFMF")})
+    with pytest.warns(PainmarkersWarning, match=r"Subject\(s\) \['c'\] have no 'group' label"):
+        table = demographics_table(people, variables=["age"])
+    assert list(table["group"]) == ["A", "B"] and list(table["n"]) == [2, 2]
+    np.testing.assert_allclose(table["age_mean"], [45.0, 32.0], rtol=1e-12)
+    assert table.attrs["excluded"] == "c (no 'group' label)"
+    # everyone has a group: no warning (warnings are errors in this suite), nothing excluded
+    assert demographics_table(people.dropna(), variables=["age"]).attrs["excluded"] == ""
+
+
+def _solve_table2_row(n, pre_mean, pre_sd, post_mean, post_sd, t, pct_mean, pct_sd, high, seed):
+    """Scores in [0, high] whose moments, paired t and percent change are the published ones.
+
+    Seven equations in 2n unknowns, solved by least squares with numpy formulas only
+    (sample SD ddof=1, PDC = 100 (pre - post) / pre), independent of painmarkers.
+    """
+    sd_d = (pre_mean - post_mean) * np.sqrt(n) / t  # t = mean_d / (sd_d / sqrt(n))
+
+    def residuals(v):
+        x, y = v[:n], v[n:]
+        pct = 100 * (x - y) / x
+        return [x.mean() - pre_mean, x.std(ddof=1) - pre_sd, y.mean() - post_mean,
+                y.std(ddof=1) - post_sd, (x - y).std(ddof=1) - sd_d, pct.mean() - pct_mean,
+                pct.std(ddof=1) - pct_sd]
+
+    rng = np.random.default_rng(seed)
+    start = np.r_[rng.normal(pre_mean, pre_sd, n), rng.normal(post_mean, post_sd, n)]
+    fit = optimize.least_squares(residuals, start, bounds=(1e-6, high), xtol=1e-15, ftol=1e-15,
+                                 gtol=1e-15)
+    assert np.max(np.abs(residuals(fit.x))) < 1e-9, "construction of the seed data failed"
+    return fit.x[:n], fit.x[n:]
+
+
+def test_clinical_table_reproduces_seed_table2_rmdq_row_with_pdc():
+    # Table 2 of the seed (../shared/reference/seed_studies.json): RMDQ n=15, pre 15.58 +/- 3.40,
+    # post 13.25 +/- 3.46, PDC 15.89 +/- 7.82 %, paired t 12.72, p < 0.001. Unlike the VAS row,
+    # all six numbers can hold at once with scores in [0, 24]; the PDC is a mean of
+    # per-subject ratios, so it differs from 100 (15.58 - 13.25) / 15.58 = 14.96 %.
+    pre, post = _solve_table2_row(15, 15.58, 3.40, 13.25, 3.46, 12.72, 15.89, 7.82, 24, seed=0)
+    ids = [f"p{i:02d}" for i in range(15)]
+    cohort = Cohort.from_frames(
+        pd.DataFrame({"participant_id": ids, "group": "CLBP"}),
+        pd.DataFrame({"participant_id": ids * 2, "session": ["pre"] * 15 + ["post"] * 15,
+                      "rmdq": np.r_[pre, post]}))
+    row = clinical_table(cohort, ["RMDQ"]).iloc[0]
+    np.testing.assert_allclose(
+        [row["pre_mean"], row["pre_sd"], row["post_mean"], row["post_sd"], row["percent_mean"],
+         row["percent_sd"], row["statistic"]],
+        [15.58, 3.40, 13.25, 3.46, 15.89, 7.82, 12.72], rtol=1e-9)
+    assert row["percent_label"] == "PDC" and row["n"] == 15 and row["df"] == 14
+    np.testing.assert_allclose(row["p"], 2 * stats.t.sf(12.72, 14), rtol=1e-7)
+    assert row["p"] < 0.001
+    shown = format_table(clinical_table(cohort, ["RMDQ"]))["RMDQ (N=15) Mean±SD"]
+    assert list(shown) == ["15.58±3.40", "13.25±3.46", "15.89±7.82", "12.72", "<0.001"]
+
+
+def test_clinical_table_refuses_out_of_range_scores_in_a_table():
+    df = pd.DataFrame({"subject_id": ["a", "b", "c"] * 2, "session": ["pre"] * 3 + ["post"] * 3,
+                       "RMDQ": [15.0, 25.0, 12.0, 10.0, 20.0, 9.0]})
+    with pytest.raises(ScoreRangeError, match=r"Subject 'b', session 'pre': RMDQ score 25"):
+        clinical_table(df, "RMDQ")
