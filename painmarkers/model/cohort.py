@@ -258,8 +258,11 @@ class Cohort:
                 g = row[group_col]
                 group = None if pd.isna(g) else str(g)
             covs = {c: _python_scalar(row[c]) for c in cov_cols}
-            ses_objs = [Session(label, tuple(d["scores"]), tuple(d["measures"]))
-                        for label, d in sessions[row_id].items()]
+            try:
+                ses_objs = [Session(label, tuple(d["scores"]), tuple(d["measures"]))
+                            for label, d in sessions[row_id].items()]
+            except DataError as exc:
+                raise DataError(f"Subject {row_id!r}: {exc}") from None
             subjects.append(Subject(row_id, group, covs, ses_objs))
         return cls(subjects)
 
@@ -299,7 +302,10 @@ class Cohort:
         seen = set()
         for sid, ses, inst, value in records:
             sid, ses = _clean_id(sid, "sub-"), _clean_id(ses, "ses-")
-            name = get_instrument(inst).name
+            try:
+                name = get_instrument(inst).name
+            except RegistryError as exc:
+                raise RegistryError(f"Subject {sid!r}, session {ses!r}: {exc.args[0]}") from None
             key = (sid, ses, name)
             if key in seen:
                 raise DataError(f"Subject {sid!r} session {ses!r} has more than one {name} score.")
@@ -522,7 +528,10 @@ class Cohort:
                     old = ses.measures
                     if replace:
                         old = tuple(m for m in old if (m.feature, m.roi) not in keys)
-                    ses = dataclasses.replace(ses, measures=(*old, *added))
+                    try:
+                        ses = dataclasses.replace(ses, measures=(*old, *added))
+                    except DataError as exc:
+                        raise DataError(f"Subject {sub.id!r}: {exc}") from None
                 sessions.append(ses)
             subjects.append(dataclasses.replace(sub, sessions=tuple(sessions)))
         return Cohort(subjects)

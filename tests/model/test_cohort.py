@@ -6,6 +6,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from painmarkers import ClinicalScore, Cohort, DataError, ScoreRangeError, Session, Subject
+from painmarkers.exceptions import RegistryError
 from painmarkers.schema import TIDY_COLUMNS
 
 
@@ -176,3 +177,22 @@ def test_equality_with_missing_values():
                         sessions=[Session("pre", [ClinicalScore("VAS", np.nan)])])])
     assert a == b
     assert a != Cohort([Subject("01", covariates={"bmi": 1.0})])
+
+
+def test_duplicate_measure_names_subject(participants):
+    measures = pd.DataFrame({"subject_id": ["02", "02"], "session": ["pre", "pre"],
+                             "roi": ["SMA_L"] * 2, "feature": ["alff"] * 2, "value": [1.0, 2.0]})
+    with pytest.raises(DataError, match=r"Subject '02': Session 'pre' has two measures of "
+                                        r"feature 'alff' in ROI 'SMA_L'"):
+        Cohort.from_frames(participants, measures=measures)
+    cohort = Cohort.from_frames(participants, measures=measures.iloc[:1])
+    with pytest.raises(DataError, match=r"Subject '02': Session 'pre' has two measures"):
+        cohort.with_measures(measures.iloc[:1])
+
+
+def test_unknown_instrument_in_long_scores_names_subject_and_session(participants):
+    long = pd.DataFrame({"participant_id": ["sub-03"], "session": ["baseline"],
+                         "instrument": ["PHQ9"], "value": [3.0]})
+    with pytest.raises(RegistryError, match=r"Subject '03', session 'baseline': Unknown "
+                                            r"instrument 'PHQ9'"):
+        Cohort.from_frames(participants, long)
