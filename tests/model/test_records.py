@@ -119,3 +119,12 @@ def test_subject_session_lookup():
     assert sub.session("ses-post").label == "post"
     with pytest.raises(KeyError, match="Subject '7' has no session 'baseline'"):
         sub.session("baseline")
+
+
+@pytest.mark.parametrize(("name", "unit"), [("VAS", "cm"), ("NRS", "points"),
+                                            ("RMDQ", "points"), ("ODI", "%")])
+def test_builtin_instrument_units(name, unit):
+    # issue 2: each registered instrument has a unit and a direction (higher = more pain or
+    # disability for all four)
+    inst = get_instrument(name)
+    assert inst.unit == unit and inst.direction == "higher_is_worse"

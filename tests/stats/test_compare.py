@@ -359,3 +359,15 @@ def test_ci_coverage_and_planted_effect_recovered():
     # Hedges' g is (nearly) unbiased for the true dz = 0.8; Cohen's dz is biased upward.
     np.testing.assert_allclose(res["hedges_g"].mean(), delta, atol=0.03)
     assert res["cohen_d"].mean() > res["hedges_g"].mean()
+
+
+def test_one_sample_nan_excluded_and_counted():
+    values = [0.4, np.nan, 0.1, 0.35, np.nan, 0.2]
+    df = pd.DataFrame({"fc": values}, index=["a", "b", "c", "d", "e", "f"])
+    row = one_sample_ttest(df, "fc").iloc[0]
+    x = np.array([0.4, 0.1, 0.35, 0.2])
+    assert (row["n"], row["n_excluded"], row["df"]) == (4, 2, 3)
+    assert row["excluded"] == "b (fc missing); e (fc missing)"
+    t = x.mean() / (x.std(ddof=1) / 2)  # hand: n = 4, sqrt(n) = 2
+    np.testing.assert_allclose(row["statistic"], t, rtol=1e-12)
+    np.testing.assert_allclose(row["statistic"], stats.ttest_1samp(x, 0).statistic, rtol=1e-12)
