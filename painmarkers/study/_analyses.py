@@ -390,6 +390,46 @@ def run_classifier(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[
     return _record(spec, n=len(wide), features=features)
 
 
+def run_roi_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
+    """The seed's Table 3: each ROI with its MNI centre and one-sample t per group/session."""
+    from painmarkers.stats import one_sample_ttest
+
+    p = spec.params
+    where = f"analysis {spec.name!r}"
+    mu = float(p["mu"])
+    frames, n = [], {}
+    for col in p["columns"]:
+        data = _select(cohort, group=col.get("group"), session=col.get("session"))
+        if len(data) == 0:
+            raise DesignError(f"{where}: column {col['label']!r} selects no subject "
+                              f"(group {col.get('group')!r}, session {col.get('session')!r}).")
+        dvs = expand_variables(data, p["feature"], where)
+        frame = one_sample_ttest(data, dv=dvs, mu=mu, session=col.get("session"))
+        frame.insert(0, "column", col["label"])
+        frames.append(frame)
+        n[col["label"]] = sorted({int(v) for v in frame["n"]})
+    long = pd.concat(frames, ignore_index=True)
+    long.insert(1, "roi", long["dv"].str.split("__", n=1).str[-1])
+    centres = {r.name: getattr(r, "center_mni", None) for r in ctx.rois}
+    rois = list(dict.fromkeys(long["roi"]))
+    shown = pd.DataFrame({"ROI": rois})
+    for k, axis in enumerate("xyz"):
+        shown[f"MNI {axis}"] = [np.nan if centres.get(r) is None else centres[r][k]
+                                for r in rois]
+    for label in long["column"].unique():
+        sub = long[long["column"] == label].set_index("roi")
+        shown[f"t ({label})"] = sub.loc[rois, "statistic"].to_numpy().round(2)
+        shown[f"p ({label})"] = sub.loc[rois, "p"].to_numpy()
+    ns = "; ".join(f"{k}: n = {'/'.join(map(str, v))}" for k, v in n.items())
+    ctx.report.section(f"Table 3: {p['feature']} at each ROI")
+    ctx.save_table(spec.name, long)
+    ctx.report.table(shown, caption=(
+        f"Table 3. One-sample t-test of {p['feature']} against {mu:g} in each group/session "
+        f"({ns}); MNI centre of each ROI in mm (blank for atlas or mask ROIs); p "
+        f"uncorrected, two-sided. Full statistics in tables/{spec.name}.tsv."))
+    return _record(spec, n=n)
+
+
 HANDLERS: dict[str, Handler] = {
     "demographics": run_demographics,
     "clinical_table": run_clinical_table,
@@ -397,6 +437,7 @@ HANDLERS: dict[str, Handler] = {
     "paired_ttest": run_paired,
     "two_sample_ttest": run_two_sample,
     "correlation": run_correlation,
+    "roi_table": run_roi_table,
     "voxelwise": run_voxelwise,
     "classifier": run_classifier,
 }

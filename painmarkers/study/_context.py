@@ -61,6 +61,7 @@ class RunContext:
     figures: dict[str, Path] = field(default_factory=dict)
     maps: dict[str, Path] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    rois: tuple = ()
     started: float = field(default_factory=lambda: __import__("time").perf_counter())
 
     def save_table(self, name: str, frame: pd.DataFrame) -> Path:

@@ -308,7 +308,7 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
     out = _prepare_out(Path(out_dir) if out_dir is not None else spec.output, spec.dataset,
                        overwrite)
     ctx = RunContext(out_dir=out, report=HTMLReport(spec.name), n_jobs=n_jobs,
-                     progress=progress, random_state=spec.random_state)
+                     progress=progress, random_state=spec.random_state, rois=tuple(rois))
     ctx.log(f"reading {spec.dataset}")
     cohort = Cohort.from_bids(spec.dataset, derivatives=list(spec.derivatives) or None,
                               task=spec.task, space=spec.space)

@@ -72,6 +72,10 @@ ANALYSIS_TYPES: dict[str, dict[str, dict[str, Any]]] = {
         "optional": {"method": "pearson", "session": None, "group": None,
                      "covariates": [], "correction": "fdr_bh"},
     },
+    "roi_table": {
+        "required": {"feature": str, "columns": list},
+        "optional": {"mu": 0.0},
+    },
     "voxelwise": {
         "required": {"feature": str, "design": str},
         "optional": {"groups": None, "sessions": None, "group": None, "session": None,
@@ -204,6 +208,18 @@ def _analysis(raw: Any, index: int, names: set[str]) -> AnalysisSpec:
         if params["grf_method"] not in ("fsl", "spm"):
             raise SpecError(f"{where}: 'grf_method' must be one of ['fsl', 'spm']. "
                             f"Got {params['grf_method']!r}.")
+    if kind == "roi_table":
+        for j, col in enumerate(params["columns"]):
+            if (not isinstance(col, Mapping) or not isinstance(col.get("label"), str)
+                    or set(col) - {"label", "group", "session"}
+                    or not all(isinstance(col.get(k), str | None) for k in ("group", "session"))):
+                raise SpecError(
+                    f"{where}: 'columns' #{j + 1} must be a table with a string 'label' and "
+                    f"optional string 'group' and 'session' (no other keys). Got {col!r}.")
+        if not params["columns"]:
+            raise SpecError(f"{where}: 'columns' must name at least one group/session.")
+        if not isinstance(params["mu"], int | float) or isinstance(params["mu"], bool):
+            raise SpecError(f"{where}: 'mu' must be a number. Got {params['mu']!r}.")
     if kind == "correlation" and params["method"] not in ("pearson", "spearman"):
         raise SpecError(f"{where}: 'method' must be one of ['pearson', 'spearman']. "
                         f"Got {params['method']!r}.")

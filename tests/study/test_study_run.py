@@ -52,6 +52,16 @@ instruments = ["VAS", "RMDQ"]
 group = "CLBP"
 
 [[analyses]]
+type = "roi_table"
+name = "table3"
+feature = "alff"
+mu = 1.0
+columns = [
+  { label = "HC", group = "HC", session = "baseline" },
+  { label = "pre", group = "CLBP", session = "pre" },
+]
+
+[[analyses]]
 type = "paired_ttest"
 name = "roi_paired"
 dv = "alff"
@@ -200,3 +210,51 @@ def test_packaged_qsm_spec_runs(tmp_path):
     qsm = pd.read_csv(result.tables["qsm_clbp_vs_hc"], sep="\t")
     assert len(qsm) == 8 and (qsm["n"] == 8).all()
     assert result.report_path.is_file() and len(result.figures) >= 3
+
+
+def test_roi_table_is_one_sample_t_per_column_with_mni_centres(cli_run):
+    """Table 3: scipy's one-sample t of each ROI's ALFF against mu, per group/session,
+    on the sessions left after the motion exclusion; MNI centres from the ROI set."""
+    from scipy import stats
+
+    from painmarkers.rois import get_roi_set
+
+    root = cli_run[0]
+    table = pd.read_csv(root / "results" / "tables" / "table3.tsv", sep="\t")
+    measures = pd.read_csv(root / "results" / "tables" / "roi_measures.tsv", sep="\t")
+    checked = 0
+    for (label, group, session) in (("HC", "HC", "baseline"), ("pre", "CLBP", "pre")):
+        rows = measures[(measures["group"] == group) & (measures["session"] == session)
+                        & (measures["name"] == "alff")]
+        for roi, values in rows.groupby("roi")["value"]:
+            expected = stats.ttest_1samp(values.to_numpy(), 1.0)
+            got = table[(table["column"] == label) & (table["roi"] == roi)].iloc[0]
+            assert got["n"] == len(values)
+            assert got["statistic"] == pytest.approx(expected.statistic, rel=1e-10)
+            assert got["p"] == pytest.approx(expected.pvalue, rel=1e-8)
+            checked += 1
+    assert checked == 2 * 9
+    # the excluded session (sub-02 ses-pre) is not among the pre values
+    assert set(table.loc[table["column"] == "pre", "n"]) == {3}
+    page = _report_text(root / "results" / "report.html")
+    assert "Table 3. One-sample t-test of alff against 1" in page
+    sma = next(r for r in get_roi_set("rtms_alff_clbp") if r.name == "SMA_L")
+    assert re.search(r"SMA_L\s+0(\.0+)?\s+23(\.0+)?\s+65", page), sma.center_mni
+
+
+def test_roi_table_spec_errors_name_the_key(tmp_path):
+    base = SPEC.split("[[analyses]]")[0]
+    bad = base + """
+[[analyses]]
+type = "roi_table"
+feature = "alff"
+columns = [{ label = "HC", grp = "HC" }]
+"""
+    path = tmp_path / "s.toml"
+    path.write_text(bad)
+    with pytest.raises(painmarkers.exceptions.SpecError,
+                       match=r"'columns' #1 must be a table with a string 'label'"):
+        load_spec(path)
+    path.write_text(bad.replace('grp = "HC"', 'group = "HC"') + 'mu = "one"\n')
+    with pytest.raises(painmarkers.exceptions.SpecError, match=r"'mu' must be a number"):
+        load_spec(path)
