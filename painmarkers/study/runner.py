@@ -95,6 +95,9 @@ def _prepare_out(out_dir: Path, dataset: Path, overwrite: bool) -> Path:
         if not (out_dir / _MARKER).exists():
             raise SpecError(f"Refusing to overwrite {str(out_dir)!r}: it does not look like a "
                             f"painmarkers output folder (no {_MARKER}).")
+        if out_dir in dataset.parents:
+            raise SpecError(f"Refusing to overwrite {str(out_dir)!r}: it contains the input "
+                            f"dataset {str(dataset)!r}. Choose an output folder beside it.")
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir

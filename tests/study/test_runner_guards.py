@@ -51,3 +51,13 @@ def test_missing_dataset_names_the_key(tmp_path):
     with pytest.raises(DataError, match=r"\[study\] 'dataset': the dataset folder .*nowhere"):
         run_study(spec, out_dir=tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_overwrite_never_deletes_a_folder_holding_the_dataset(tmp_path):
+    """An output folder that *contains* the dataset is refused even with a stray marker."""
+    spec = _spec(tmp_path)
+    (tmp_path / "provenance.json").write_text("{}")  # looks like an old output folder
+    (tmp_path / "bids" / "participants.tsv").write_text("participant_id\nsub-01\n")
+    with pytest.raises(SpecError, match="it contains the input dataset"):
+        run_study(spec, out_dir=tmp_path, overwrite=True, progress=False)
+    assert (tmp_path / "bids" / "participants.tsv").read_text().startswith("participant_id")
