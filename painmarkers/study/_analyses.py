@@ -55,7 +55,8 @@ def _select(cohort: Cohort, group: Any = None, session: Any = None) -> Cohort:
 
 def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,
            columns: Sequence[str] | None = None, *, collapsed: bool = False,
-           shown: pd.DataFrame | None = None) -> None:
+           shown: pd.DataFrame | None = None,
+           rename: Mapping[str, str] | None = None) -> None:
     """Save ``frame`` as TSV and show ``shown`` (default: ``frame``) in the report.
 
     An ``excluded`` column with no entry is not shown (``n_excluded`` says 0).
@@ -68,7 +69,8 @@ def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,
         shown = shown.drop(columns="excluded")
     elif "excluded" in shown.columns:
         shown = shown.assign(excluded=shown["excluded"].fillna(""))
-    ctx.report.table(shown, caption=caption, collapsed=collapsed)
+    ctx.report.table(shown.rename(columns=dict(rename or {})), caption=caption,
+                     collapsed=collapsed)
 
 
 def _unit(instrument: str) -> str:
@@ -185,7 +187,9 @@ def run_paired(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str,
     if len(frame) > 1:
         ctx.report.text("p_adjusted: Benjamini-Hochberg FDR across the rows of this table.",
                         note=True)
-    _table(ctx, spec.name, frame, "Paired t-tests (difference = pre − post)", _TEST_SHOWN)
+    _table(ctx, spec.name, frame, f"Paired t-tests (difference = {p['pre']} − {p['post']})",
+           _TEST_SHOWN, rename={"mean_x": f"mean {p['pre']}", "mean_y": f"mean {p['post']}",
+                                "statistic": "t"})
     return _record(spec, n=[int(v) for v in frame["n"]], dv=dvs)
 
 
@@ -200,7 +204,9 @@ def run_two_sample(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[
     ctx.report.section(f"Two-sample t-tests: {g[0]} vs {g[1]}")
     if p["sessions"]:
         ctx.report.text(f"Sessions compared: {dict(p['sessions'])}.", note=True)
-    _table(ctx, spec.name, frame, f"Two-sample t-tests ({g[0]} − {g[1]})", _TEST_SHOWN)
+    _table(ctx, spec.name, frame, f"Two-sample t-tests ({g[0]} − {g[1]}; "
+           + ("Welch" if not p["equal_var"] else "Student") + ")", _TEST_SHOWN,
+           rename={"mean_x": f"mean {g[0]}", "mean_y": f"mean {g[1]}", "statistic": "t"})
     return _record(spec, n=[int(v) for v in frame["n"]], dv=dvs)
 
 
