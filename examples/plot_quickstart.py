@@ -65,6 +65,15 @@ res = paired_ttest(cohort, dv=["VAS", "RMDQ"], pre="pre", post="post")
 print(res[["dv", "n", "mean_diff", "ci_low", "ci_high", "statistic", "df", "p", "cohen_d"]])
 
 # %%
+# Each patient before and after, as in a paper's figure: one line per subject, the
+# means in black. :func:`~painmarkers.reporting.plot_group_values` takes the
+# values per session aligned by subject (``ppr`` has one row per subject).
+from painmarkers.reporting import plot_group_values
+
+plot_group_values({"pre": ppr["pre"], "post": ppr["post"]}, ylabel="VAS (0-10 cm)",
+                  title="Pain before and after rTMS", paired=True)
+
+# %%
 # The long tidy table
 # -------------------
 # Everything in the cohort is one tidy table away, ready for pandas, seaborn or R.
