@@ -39,6 +39,27 @@ from painmarkers.prediction.pipelines import ComBat, ConfoundRegressor
 __all__ = ["BiomarkerEvaluation", "evaluate_biomarker"]
 
 
+def _brier_ci(y, p, groups, confidence: float, n_bootstrap: int,
+              rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap interval of the Brier score, mean((p - y)^2).
+
+    Rows are resampled with replacement, or whole subjects when a subject has several
+    rows (a cluster bootstrap, as for the AUC).
+    """
+    err = (np.asarray(p, float) - np.asarray(y, float)) ** 2
+    if groups is None:
+        means = err[rng.integers(0, err.size, (n_bootstrap, err.size))].mean(axis=1)
+    else:
+        codes, uniq = pd.factorize(np.asarray(groups))
+        sums = np.bincount(codes, weights=err, minlength=len(uniq))
+        counts = np.bincount(codes, minlength=len(uniq))
+        pick = rng.integers(0, len(uniq), (n_bootstrap, len(uniq)))
+        means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
 def _atomic_write(path: Path, text: str) -> None:
     write_text(path, text)
 
@@ -616,7 +637,10 @@ def evaluate_biomarker(
                   if np.isfinite(mat[r]).all()]
     extra = []
     if is_proba:
+        low, high = _brier_ci(yt, st, gt if multi else None, confidence, n_bootstrap, rng)
         extra.append({"metric": "brier", "estimate": float(np.mean((st - yt) ** 2)),
+                      "ci_low": low, "ci_high": high,
+                      "ci_method": "bootstrap" + (" (subjects)" if multi else ""),
                       "n": int(yt.size)})
     if per_repeat:
         extra.append({"metric": "auc_mean_over_repeats", "estimate": float(np.mean(per_repeat)),

@@ -6,6 +6,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -32,7 +33,7 @@ def _frame(n_pos=20, n_neg=20, effect=1.0, seed=0, n_sessions=1):
 
 
 WITH_CI = ["auc", "auc_bootstrap", "sensitivity", "specificity", "ppv", "npv", "accuracy",
-           "balanced_accuracy", "ppv_at_prevalence", "npv_at_prevalence"]
+           "balanced_accuracy", "ppv_at_prevalence", "npv_at_prevalence", "brier"]
 
 
 @pytest.mark.parametrize("confidence", [0.95, 0.8])
@@ -64,6 +65,13 @@ def test_every_metric_has_a_ci(confidence):
     # Brier score and calibration curve: of the same out-of-fold probabilities
     np.testing.assert_allclose(m.loc["brier", "estimate"],
                                np.mean((pred["score"] - pred["y"]) ** 2), rtol=1e-12)
+    # its bootstrap interval has about the normal-approximation width 2 z SD(e)/sqrt(n)
+    err = ((pred["score"] - pred["y"]) ** 2).to_numpy()
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    half = z * err.std(ddof=1) / np.sqrt(err.size)
+    low, high = m.loc["brier", ["ci_low", "ci_high"]].to_numpy(float)
+    assert low <= m.loc["brier", "estimate"] <= high
+    np.testing.assert_allclose(high - low, 2 * half, rtol=0.25)
     cal = res.calibration
     assert cal["n"].sum() == res.n
     np.testing.assert_allclose((cal["fraction_positive"] * cal["n"]).sum(), res.n_positive)
