@@ -69,8 +69,26 @@ def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,
         shown = shown.drop(columns="excluded")
     elif "excluded" in shown.columns:
         shown = shown.assign(excluded=shown["excluded"].fillna(""))
-    ctx.report.table(shown.rename(columns=dict(rename or {})), caption=caption,
-                     collapsed=collapsed)
+    shown = shown.rename(columns=dict(rename or {}))
+    for col in ("dv", "x", "y"):  # readable measure names; the TSV keeps the columns
+        if col in shown.columns:
+            shown = shown.assign(**{col: shown[col].map(_label)})
+    ctx.report.table(shown, caption=caption, collapsed=collapsed)
+
+
+#: How features are written in the report (``alff__mPFC`` -> ``ALFF (mPFC)``).
+_FEATURE_LABELS = {"alff": "ALFF", "falff": "fALFF", "qsm": "QSM", "alff_meants": "ALFF",
+                   "falff_meants": "fALFF"}
+
+
+def _label(column: Any) -> Any:
+    """A wide-table column as a reader sees it: ``ALFF (mPFC)``; other values unchanged."""
+    if not isinstance(column, str) or "__" not in column:
+        return column
+    feature, roi = column.split("__", 1)
+    if feature.startswith("seed_fc_"):
+        return f"FC {feature[len('seed_fc_'):]} - {roi}"
+    return f"{_FEATURE_LABELS.get(feature, feature.replace('_', ' '))} ({roi})"
 
 
 def _unit(instrument: str) -> str:
@@ -230,10 +248,10 @@ def run_correlation(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict
     for _, row in top.iterrows():
         fig = plot_correlation(wide[row["x"]], wide[row["y"]], r=row["r"],
                                ci=(row["ci_low"], row["ci_high"]), p=row["p"],
-                               xlabel=row["x"], ylabel=row["y"])
+                               xlabel=_label(row["x"]), ylabel=_label(row["y"]))
         ctx.save_figure(f"{spec.name}_{row['y']}", fig,
-                        caption=f"{row['y']} vs {row['x']}{where}: {p['method']} r with its "
-                                f"95 % CI (Fisher z), uncorrected p and n; line = least "
+                        caption=f"{_label(row['y'])} vs {row['x']}{where}: {p['method']} r "
+                                f"with its 95 % CI (Fisher z), uncorrected p and n; line = least "
                                 f"squares (cf. seed Figure 5)")
     return _record(spec, n=[int(v) for v in frame["n"]], y=ys)
 

@@ -42,3 +42,12 @@ def test_report_renders_in_chromium(tmp_path, page_checker):
     assert page.title == "browser check"
     assert page.console_errors == []
     assert page.n_images == 1 and page.broken_images == []
+
+
+def test_report_labels_measures_readably():
+    from painmarkers.study._analyses import _label
+
+    assert _label("alff__mPFC") == "ALFF (mPFC)"
+    assert _label("falff__INS_L") == "fALFF (INS_L)"
+    assert _label("seed_fc_postcentral_L__SFG_L") == "FC postcentral_L - SFG_L"
+    assert _label("VAS") == "VAS" and _label(3.0) == 3.0
