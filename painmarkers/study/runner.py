@@ -234,6 +234,7 @@ def _figure2(ctx: RunContext, cohort: Cohort, rois: tuple, ext_params: Mapping[s
     import nibabel as nib
     import numpy as np
 
+    from painmarkers.extractors.base import resolve_t_r
     from painmarkers.reporting.plots import plot_alff_spectrum
 
     roi = next((r for r in rois if r.name == "INS_L"), rois[0] if rois else None)
@@ -253,12 +254,17 @@ def _figure2(ctx: RunContext, cohort: Cohort, rois: tuple, ext_params: Mapping[s
         mask = roi.to_mask(img)
         data = np.asarray(img.dataobj, dtype=np.float32)[mask]
         series.append(data.mean(axis=0))
-        t_r = ses.metadata.get("t_r") or float(img.header.get_zooms()[3])
+        t_r = resolve_t_r(ses.images["bold"], ses.metadata.get("t_r"),
+                          name=f"sub-{sub.id} ses-{label} BOLD")
     fig = plot_alff_spectrum(series, t_r, band=tuple(ext_params.get("band", (0.01, 0.08))),
                              labels=labels[:2], title=f"sub-{sub.id}, ROI {roi.name}")
     ctx.save_figure("figure2_roi_spectrum", fig,
-                    caption=f"Mean time series of ROI {roi.name} and its amplitude spectrum, "
-                            f"{labels[0]} vs {labels[1]} (cf. seed Figure 2)")
+                    caption=f"Mean time series of ROI {roi.name} and its amplitude spectrum "
+                            f"(TR {t_r:g} s), {labels[0]} vs {labels[1]}, in sub-{sub.id}, the "
+                            "first subject with two sessions; the seed's Figure 2 shows the "
+                            "left insula (INS_L) the same way. Band mean = ALFF of the mean "
+                            "series (no detrending or padding here, so it differs slightly from "
+                            "the extractor's value).")
 
 
 def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None = None, *,
