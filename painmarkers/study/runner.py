@@ -261,10 +261,10 @@ def _figure2(ctx: RunContext, cohort: Cohort, rois: tuple, ext_params: Mapping[s
     ctx.save_figure("figure2_roi_spectrum", fig,
                     caption=f"Mean time series of ROI {roi.name} and its amplitude spectrum "
                             f"(TR {t_r:g} s), {labels[0]} vs {labels[1]}, in sub-{sub.id}, the "
-                            "first subject with two sessions; the seed's Figure 2 shows the "
-                            "left insula (INS_L) the same way. Band mean = ALFF of the mean "
-                            "series (no detrending or padding here, so it differs slightly from "
-                            "the extractor's value).")
+                            "first subject with two sessions (cf. seed Figure 2, which shows "
+                            "the left insula, INS_L, the same way). Band mean = ALFF of the "
+                            "mean series (no detrending or padding here, so it differs "
+                            "slightly from the extractor's value).")
 
 
 def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None = None, *,
