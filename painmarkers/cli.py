@@ -16,6 +16,7 @@ Subcommands
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="which seed study to simulate (default: %(default)s)")
     demo.add_argument("--out", type=Path, default=Path("painmarkers_demo"),
                       help="output folder (default: %(default)s)")
-    demo.add_argument("--resolution", type=int, default=4, choices=(1, 2, 3, 4, 5, 6),
+    demo.add_argument("--resolution", type=int, default=4, choices=(2, 3, 4, 5, 6),
                       help="voxel size of the simulated data in mm (default: %(default)s)")
     demo.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (joblib)")
     demo.add_argument("--random-state", type=int, default=0, help="simulation seed")
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="write a simulated BIDS dataset")
     sim.add_argument("--design", choices=DESIGNS, default="rtms_alff_clbp")
     sim.add_argument("--out", type=Path, required=True, help="output folder")
-    sim.add_argument("--resolution", type=int, default=4, choices=(1, 2, 3, 4, 5, 6))
+    sim.add_argument("--resolution", type=int, default=4, choices=(2, 3, 4, 5, 6))
     sim.add_argument("--random-state", type=int, default=0)
     sim.add_argument("--overwrite", action="store_true")
 
@@ -133,6 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except PainmarkersError as exc:
         print(f"painmarkers: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, FileExistsError) as exc:
+        # bad values that reached a library check (parameters of an extractor, a ROI...);
+        # PAINMARKERS_TRACEBACK=1 shows where
+        if os.environ.get("PAINMARKERS_TRACEBACK"):
+            raise
+        print(f"painmarkers: error: {type(exc).__name__}: {exc}\n(set PAINMARKERS_TRACEBACK=1 "
+              "to see where it was raised)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # pragma: no cover - interactive
         print("painmarkers: interrupted", file=sys.stderr)

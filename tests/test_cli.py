@@ -77,3 +77,22 @@ def test_demo_passes_design_and_prints_report_path(tmp_path, capsys, monkeypatch
     assert calls[0]["design"] == design and calls[0]["progress"] is False
     report = tmp_path / "d" / "results" / "report.html"
     assert capsys.readouterr().out.strip() == f"Report: {report}"
+
+
+def test_value_errors_are_clean_messages_not_tracebacks(tmp_path, capsys, monkeypatch):
+    """A bad value caught by a library check (ValueError/TypeError) ends with a one-line
+    error and exit 1; PAINMARKERS_TRACEBACK=1 re-raises it for debugging."""
+    (tmp_path / "file.txt").write_text("x")
+    assert main(["simulate", "--out", str(tmp_path / "file.txt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("painmarkers: error: FileExistsError:") and "Traceback" not in err
+    assert "PAINMARKERS_TRACEBACK=1" in err
+    monkeypatch.setenv("PAINMARKERS_TRACEBACK", "1")
+    with pytest.raises(FileExistsError):
+        main(["simulate", "--out", str(tmp_path / "file.txt")])
+
+
+def test_resolution_choices_are_the_supported_ones():
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--resolution", "1", "--out", "x"])
+    assert exc.value.code == 2

@@ -171,7 +171,8 @@ def _prepare_out_dir(out_dir: Any, overwrite: bool) -> Path:
         if not overwrite:
             raise FileExistsError(
                 f"The 'out_dir' {str(root)!r} is not empty; choose an empty or new folder, "
-                "or pass overwrite=True to replace a dataset simulated there before."
+                "or pass overwrite=True (--overwrite on the command line) to replace a "
+                "dataset simulated there before."
             )
         if not (root / MARKER).is_file():
             raise FileExistsError(

@@ -257,7 +257,9 @@ def run_correlation(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict
 
 
 # -- voxelwise -------------------------------------------------------------------------------
-def _maps(cohort: Cohort, feature: str, group=None, session=None) -> tuple[list, list[str]]:
+def _maps(cohort: Cohort, feature: str, group=None, session=None,
+          keys: list | None = None) -> tuple[list, list[str]]:
+    """Maps of ``feature`` and their subjects; ``keys`` collects (subject, session) pairs."""
     data = _select(cohort, group=group, session=session)
     imgs, subjects = [], []
     for sub, ses in data.iter_sessions():
@@ -266,7 +268,44 @@ def _maps(cohort: Cohort, feature: str, group=None, session=None) -> tuple[list,
                               f"it has {sorted(ses.images)}. Add an extractor producing it.")
         imgs.append(ses.images[feature])
         subjects.append(sub.id)
+        if keys is not None:
+            keys.append((sub.id, ses.label))
     return imgs, subjects
+
+
+def _covariate_frame(cohort: Cohort, names: Sequence[str], keys: list[tuple[str, str]],
+                     where: str) -> pd.DataFrame:
+    """One row per image (subject, session) with the named covariates, numeric.
+
+    Participant or session columns of :meth:`Cohort.wide`; a text column with two values
+    is coded 0/1 (the first value in sorted order is 0, the column is named after the
+    other, e.g. ``sex[M]``); more values, or missing values, raise.
+    """
+    wide = cohort.wide().set_index(["subject_id", "session"])
+    missing = [c for c in names if c not in wide.columns]
+    if missing:
+        raise SpecError(f"{where}: 'covariates' {missing} are not columns of the cohort; "
+                        f"choose from {[c for c in wide.columns if c != 'group']}.")
+    rows = wide.loc[keys, list(names)].reset_index(drop=True)
+    out = {}
+    for col in names:
+        values = rows[col]
+        if pd.api.types.is_numeric_dtype(values):
+            out[col] = values.astype(float)
+            continue
+        levels = sorted(values.dropna().astype(str).unique())
+        if len(levels) != 2:
+            raise SpecError(f"{where}: covariate {col!r} is text with levels {levels}; only "
+                            "numeric or two-level covariates can enter the voxelwise model.")
+        out[f"{col}[{levels[1]}]"] = values.astype(str).eq(levels[1]).astype(float).where(
+            values.notna())
+    frame = pd.DataFrame(out)
+    bad = frame.isna().any(axis=1)
+    if bad.any():
+        who = [f"{s} ses-{ses}" for (s, ses), b in zip(keys, bad) if b]
+        raise DesignError(f"{where}: covariates {list(names)} are missing for {who}; the "
+                          "voxelwise model never drops images silently.")
+    return frame
 
 
 def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
@@ -280,9 +319,14 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
     p = spec.params
     feature, design = p["feature"], p["design"]
     mask = _common_mask(cohort)
+    where = f"analysis {spec.name!r}"
     kwargs: dict[str, Any] = {}
+    keys: list[tuple[str, str]] = []
     if design == "paired":
         s = p["sessions"] or ["pre", "post"]
+        if not isinstance(s, list | tuple) or len(s) != 2:
+            raise SpecError(f"{where}: 'sessions' of a paired design must be a list of two "
+                            f"session labels [first, second]. Got {s!r}.")
         data = _select(cohort, group=p["group"])
         a_imgs, a_sub = _maps(data, feature, session=s[0])
         b_imgs, b_sub = _maps(data, feature, session=s[1])
@@ -291,22 +335,26 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
         ia = [a_imgs[a_sub.index(x)] for x in both]
         ib = [b_imgs[b_sub.index(x)] for x in both]
         imgs, labels, subjects = ia + ib, [s[0]] * len(both) + [s[1]] * len(both), both + both
+        keys = list(zip(subjects, labels))
         kwargs = {"groups": labels, "subjects": subjects}
         contrast = f"{s[0]} − {s[1]}"
         perm_kwargs = dict(kwargs)
     elif design == "two_sample":
         g = p["groups"] or list(cohort.groups)
         sessions = p["sessions"] or {}
+        if not isinstance(sessions, Mapping):
+            raise SpecError(f"{where}: 'sessions' of a two-sample design must be a table "
+                            f"{{group = session}}. Got {sessions!r}.")
         imgs, labels = [], []
         for grp in g:
-            gi, _ = _maps(cohort, feature, group=grp, session=sessions.get(grp))
+            gi, _ = _maps(cohort, feature, group=grp, session=sessions.get(grp), keys=keys)
             imgs += gi
             labels += [grp] * len(gi)
         kwargs = {"groups": labels}
         perm_kwargs = dict(kwargs)
         contrast, dropped = f"{g[0]} − {g[1]}", []
     elif design == "one_sample":
-        imgs, _ = _maps(cohort, feature, group=p["group"], session=p["session"])
+        imgs, _ = _maps(cohort, feature, group=p["group"], session=p["session"], keys=keys)
         kwargs, perm_kwargs, contrast, dropped = {}, {}, "mean", []
     else:
         raise SpecError(f"analysis {spec.name!r}: design {design!r} is not run by the study "
@@ -314,11 +362,18 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
     ctx.report.section(f"Voxelwise {design.replace('_', '-')} t-test of {feature}: {contrast}")
     if dropped:
         ctx.report.text(f"Excluded (one of the two sessions missing): {dropped}.", note=True)
+    if p["covariates"]:
+        covariates = _covariate_frame(cohort, p["covariates"], keys, where)
+        kwargs["covariates"] = covariates
+        perm_kwargs["covariates"] = covariates
+        ctx.report.text(f"Covariates in the model: {list(covariates.columns)} (mean-centred; "
+                        "two-level text columns coded 0/1).", note=True)
     res = voxelwise_ttest(imgs, design=design, mask_img=mask, **kwargs)
     out = ctx.out_dir / "maps" / spec.name
     res.save(out / "glm")
     ctx.maps[f"{spec.name}/t"] = out / "glm"
-    record = _record(spec, n=len(imgs), df=float(res.df), contrast=contrast, dropped=dropped)
+    record = _record(spec, n=len(imgs), n_subjects=len({k[0] for k in keys}) or len(imgs),
+                     df=float(res.df), contrast=contrast, dropped=dropped)
     ctx.report.text(res.summary(), preformatted=True)
     for method in p["correction"]:
         if method == "grf":

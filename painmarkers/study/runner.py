@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 import painmarkers
+from painmarkers._atomic import write_text
 from painmarkers.exceptions import DataError, InferenceWarning, RegistryError, SpecError
 from painmarkers.model import Cohort
 from painmarkers.reporting.report import HTMLReport
@@ -27,6 +28,9 @@ from painmarkers.study.spec import StudySpec, load_spec
 __all__ = ["StudyResult", "run_study"]
 
 _MARKER = "provenance.json"
+#: Written first into every output folder, so that the folder of a run that failed
+#: half-way is still recognised (and can be replaced with --overwrite).
+_RUN_MARKER = ".painmarkers-run"
 _VERSIONED = ("numpy", "scipy", "pandas", "nibabel", "nilearn", "statsmodels", "pingouin",
               "scikit-learn", "joblib", "matplotlib")
 
@@ -92,7 +96,7 @@ def _prepare_out(out_dir: Path, dataset: Path, overwrite: bool) -> Path:
         if not overwrite:
             raise SpecError(f"The output folder {str(out_dir)!r} is not empty; pass "
                             "overwrite=True (--overwrite) or choose another folder.")
-        if not (out_dir / _MARKER).exists():
+        if not ((out_dir / _MARKER).exists() or (out_dir / _RUN_MARKER).exists()):
             raise SpecError(f"Refusing to overwrite {str(out_dir)!r}: it does not look like a "
                             f"painmarkers output folder (no {_MARKER}).")
         if out_dir in dataset.parents:
@@ -100,6 +104,8 @@ def _prepare_out(out_dir: Path, dataset: Path, overwrite: bool) -> Path:
                             f"dataset {str(dataset)!r}. Choose an output folder beside it.")
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / _RUN_MARKER, "written by painmarkers run_study; the folder may be "
+                                      "replaced with overwrite=True (--overwrite)\n")
     return out_dir
 
 

@@ -79,7 +79,7 @@ ANALYSIS_TYPES: dict[str, dict[str, dict[str, Any]]] = {
     "voxelwise": {
         "required": {"feature": str, "design": str},
         "optional": {"groups": None, "sessions": None, "group": None, "session": None,
-                     "covariates": [], "voxel_p": 0.01, "cluster_p": 0.05,
+                     "covariates": [], "voxel_p": 0.001, "cluster_p": 0.05,
                      "two_tailed": True, "correction": ["grf"], "grf_method": "fsl",
                      "n_permutations": 1000, "name": None},
     },
@@ -208,6 +208,18 @@ def _analysis(raw: Any, index: int, names: set[str]) -> AnalysisSpec:
         if params["grf_method"] not in ("fsl", "spm"):
             raise SpecError(f"{where}: 'grf_method' must be one of ['fsl', 'spm']. "
                             f"Got {params['grf_method']!r}.")
+    sessions = params.get("sessions")
+    wants_list = kind == "voxelwise" and params.get("design") == "paired"
+    if sessions is not None and wants_list:
+        if (not isinstance(sessions, list) or len(sessions) != 2
+                or not all(isinstance(v, str) for v in sessions)):
+            raise SpecError(f"{where}: 'sessions' of a paired design must be a list of two "
+                            f"session labels, e.g. [\"pre\", \"post\"]. Got {sessions!r}.")
+    elif sessions is not None and kind in ("voxelwise", "two_sample_ttest", "classifier"):
+        if (not isinstance(sessions, Mapping)
+                or not all(isinstance(v, str) for v in sessions.values())):
+            raise SpecError(f"{where}: 'sessions' must be a table {{group = session}}, e.g. "
+                            f"{{ CLBP = \"pre\", HC = \"baseline\" }}. Got {sessions!r}.")
     if kind == "roi_table":
         for j, col in enumerate(params["columns"]):
             if (not isinstance(col, Mapping) or not isinstance(col.get("label"), str)

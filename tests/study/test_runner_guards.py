@@ -2,7 +2,7 @@
 
 import pytest
 
-from painmarkers.exceptions import DataError, SpecError
+from painmarkers.exceptions import BIDSError, DataError, PainmarkersWarning, SpecError
 from painmarkers.study import parse_spec, run_study
 
 
@@ -61,3 +61,19 @@ def test_overwrite_never_deletes_a_folder_holding_the_dataset(tmp_path):
     with pytest.raises(SpecError, match="it contains the input dataset"):
         run_study(spec, out_dir=tmp_path, overwrite=True, progress=False)
     assert (tmp_path / "bids" / "participants.tsv").read_text().startswith("participant_id")
+
+
+def test_folder_of_a_failed_run_can_be_overwritten(tmp_path):
+    """A run that fails half-way leaves a marked folder that --overwrite may replace."""
+    (tmp_path / "bids").mkdir()  # an empty dataset: reading it fails after the folder exists
+    spec = parse_spec({"study": {"name": "t", "dataset": "bids"},
+                       "extractors": [{"name": "alff", "band": [0.01, 0.08]}]},
+                      base_dir=tmp_path)
+    out = tmp_path / "results"
+    with pytest.warns(PainmarkersWarning), pytest.raises(BIDSError, match="no participants"):
+        run_study(spec, out_dir=out, progress=False)
+    assert (out / ".painmarkers-run").is_file() and not (out / "provenance.json").exists()
+    (out / "partial.tsv").write_text("half")
+    with pytest.warns(PainmarkersWarning), pytest.raises(BIDSError, match="no participants"):
+        run_study(spec, out_dir=out, overwrite=True, progress=False)
+    assert not (out / "partial.tsv").exists()  # replaced, not refused

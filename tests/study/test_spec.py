@@ -117,3 +117,19 @@ def test_wrong_types_name_the_key():
                                         "method": "kendall"}]))
     with pytest.raises(SpecError, match=r"'dv' must be str or list. Got 3"):
         parse_spec(spec_with(analyses=[{"type": "paired_ttest", "dv": 3}]))
+
+
+@pytest.mark.parametrize(("analysis", "message"), [
+    ('type = "voxelwise"\nfeature = "alff"\ndesign = "paired"\nsessions = ["pre"]',
+     r"'sessions' of a paired design must be a list of two session labels"),
+    ('type = "voxelwise"\nfeature = "alff"\ndesign = "two_sample"\ngroups = ["A", "B"]\n'
+     'sessions = ["pre", "baseline"]', r"'sessions' must be a table \{group = session\}"),
+    ('type = "classifier"\nfeatures = [["alff", "SMA_L"]]\ntarget = "group"\n'
+     'positive = "CLBP"\nsessions = ["pre", "baseline"]',
+     r"'sessions' must be a table \{group = session\}"),
+])
+def test_sessions_shape_checked_when_the_spec_is_read(tmp_path, analysis, message):
+    path = tmp_path / "s.toml"
+    path.write_text(f'[study]\ndataset = "bids"\n[[analyses]]\n{analysis}\n')
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)

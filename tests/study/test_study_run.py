@@ -69,6 +69,17 @@ group = "CLBP"
 
 [[analyses]]
 type = "voxelwise"
+name = "vox_two_sample_cov"
+feature = "alff"
+design = "two_sample"
+groups = ["CLBP", "HC"]
+sessions = { CLBP = "post", HC = "baseline" }
+covariates = ["age", "sex"]
+voxel_p = 0.001
+correction = ["grf"]
+
+[[analyses]]
+type = "voxelwise"
 name = "vox_paired"
 feature = "alff"
 design = "paired"
@@ -154,7 +165,8 @@ def test_provenance_versions_parameters_seeds_hashes(cli_run):
     assert prov["extractors"] == [{"name": "alff", "params": {"band": [0.01, 0.08],
                                                               "standardize": "mean"}}]
     vox = next(a for a in prov["analyses"] if a["name"] == "vox_paired")
-    assert vox["params"]["voxel_p"] == 0.01 and vox["params"]["correction"] == ["grf"]
+    # the default cluster-forming threshold is p = 0.001 (Eklund et al. 2016)
+    assert vox["params"]["voxel_p"] == 0.001 and vox["params"]["correction"] == ["grf"]
     hashes = prov["inputs_sha256"]
     names = [Path(p).name for p in hashes]
     assert "participants.tsv" in names
@@ -168,8 +180,10 @@ def test_nothing_written_into_dataset_and_no_temporaries(cli_run):
     root, _, before, _, _ = cli_run
     assert _files(root / "bids") == before
     leftovers = [p for p in (root / "results").rglob("*")
-                 if p.name.startswith(".") or p.suffix in (".tmp", ".part")]
+                 if (p.name.startswith(".") and p.name != ".painmarkers-run")
+                 or p.suffix in (".tmp", ".part")]
     assert leftovers == []
+    assert (root / "results" / ".painmarkers-run").is_file()  # the output-folder marker
 
 
 def test_report_tables_and_captions(cli_run):
@@ -258,3 +272,38 @@ columns = [{ label = "HC", grp = "HC" }]
     path.write_text(bad.replace('grp = "HC"', 'group = "HC"') + 'mu = "one"\n')
     with pytest.raises(painmarkers.exceptions.SpecError, match=r"'mu' must be a number"):
         load_spec(path)
+
+
+def test_voxelwise_covariates_enter_the_model(cli_run):
+    """The spec's covariates reach the GLM: the t map and design equal a direct
+    voxelwise_ttest with age and sex coded 0/1, and differ from the model without them."""
+    import nibabel as nib
+    import numpy as np
+
+    from painmarkers import read_bids
+    from painmarkers.inference import voxelwise_ttest
+
+    root = cli_run[0]
+    glm = root / "results" / "maps" / "vox_two_sample_cov" / "glm"
+    design = pd.read_csv(glm / "design_matrix.tsv", sep="\t")
+    assert {"age", "sex[M]"} <= set(design.columns), design.columns
+    maps = root / "results" / "derivatives"
+    cohort = read_bids(root / "bids")
+    imgs, labels, cov = [], [], []
+    for group, session in (("CLBP", "post"), ("HC", "baseline")):
+        for sub in cohort.select(group=group, session=session):
+            path = next(maps.glob(f"sub-{sub.id}/ses-{session}/func/*desc-alff_boldmap.nii.gz"))
+            imgs.append(path)
+            labels.append(group)
+            cov.append({"age": sub.covariates["age"], "sex": float(sub.covariates["sex"] == "M")})
+    mask = glm / "mask.nii.gz"
+    direct = voxelwise_ttest(imgs, design="two_sample", groups=labels, mask_img=mask,
+                             covariates=pd.DataFrame(cov))
+    plain = voxelwise_ttest(imgs, design="two_sample", groups=labels, mask_img=mask)
+    got = nib.load(glm / "tmap.nii.gz").get_fdata()
+    np.testing.assert_allclose(got, direct.t_img.get_fdata(), rtol=1e-5, atol=1e-5)
+    assert direct.df == plain.df - 2
+    assert not np.allclose(got, plain.t_img.get_fdata(), atol=1e-3)
+    prov = json.loads((root / "results" / "provenance.json").read_text())
+    rec = next(a for a in prov["analyses"] if a["name"] == "vox_two_sample_cov")
+    assert rec["params"]["covariates"] == ["age", "sex"] and rec["df"] == direct.df
