@@ -500,6 +500,11 @@ def run_roi_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
         shown[f"t ({label})"] = sub.loc[rois, "statistic"].to_numpy().round(2)
         shown[f"p ({label})"] = sub.loc[rois, "p"].to_numpy()
     ns = "; ".join(f"{k}: n = {'/'.join(map(str, v))}" for k, v in n.items())
+    sessions = {c.get("session") for c in p["columns"]}
+    gone = [f"sub-{s} {ses}" for s, ses, _ in ctx.excluded_sessions
+            if None in sessions or ses in sessions]
+    if gone:
+        ns += f"; removed by the motion rule before this table: {', '.join(gone)}"
     ctx.report.section(f"Table 3: {p['feature']} at each ROI")
     ctx.save_table(spec.name, long)
     ctx.report.table(shown, caption=(

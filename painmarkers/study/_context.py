@@ -62,6 +62,8 @@ class RunContext:
     maps: dict[str, Path] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     rois: tuple = ()
+    #: (subject, session, reason) of the sessions the motion rule removed
+    excluded_sessions: list = field(default_factory=list)
     started: float = field(default_factory=lambda: __import__("time").perf_counter())
 
     def save_table(self, name: str, frame: pd.DataFrame) -> Path:

@@ -333,6 +333,8 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
     if spec.exclusion:
         ctx.log("motion quality control")
         cohort, excluded = _motion_exclusion(ctx, cohort, spec.exclusion)
+        ctx.excluded_sessions = [(str(r.subject_id), str(r.session), str(r.reason))
+                                 for r in excluded.itertuples()]
     if extractors:
         from painmarkers.extractors import extract
 

@@ -252,6 +252,7 @@ def test_roi_table_is_one_sample_t_per_column_with_mni_centres(cli_run):
     assert set(table.loc[table["column"] == "pre", "n"]) == {3}
     page = _report_text(root / "results" / "report.html")
     assert "Table 3. One-sample t-test of alff against 1" in page
+    assert "removed by the motion rule before this table: sub-02 pre" in page
     sma = next(r for r in get_roi_set("rtms_alff_clbp") if r.name == "SMA_L")
     assert re.search(r"SMA_L\s+0(\.0+)?\s+23(\.0+)?\s+65", page), sma.center_mni
 
