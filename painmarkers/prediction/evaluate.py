@@ -146,6 +146,11 @@ class BiomarkerEvaluation:
             ci = ("" if pd.isna(row["ci_low"]) else
                   f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}] ({row['ci_method']})")
             lines.append(f"  {name:<24s} {row['estimate']:.3f}{ci}")
+        if self.auc in (0.0, 1.0):
+            lines.append("Note: the out-of-fold scores separate the classes perfectly, so the "
+                         "DeLong and bootstrap intervals collapse to a point; they understate "
+                         f"the uncertainty with {self.n_positive} + {self.n_negative} rows "
+                         "(report the permutation p and a replication).")
         if np.isfinite(self.permutation_p):
             lines.append(f"Permutation p = {self.permutation_p:.4f} "
                          f"({p['n_permutations']} label permutations, whole pipeline refitted).")

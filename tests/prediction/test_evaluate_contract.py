@@ -216,3 +216,17 @@ def test_decision_function_model_and_model_without_scores():
     with pytest.raises(TypeError, match="neither predict_proba nor decision_function"):
         evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", model=LabelsOnly(),
                            n_permutations=0, n_repeats=1)
+
+
+def test_perfect_separation_is_flagged_in_the_summary():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"f": np.r_[rng.normal(5, 0.1, 10), rng.normal(0, 0.1, 10)],
+                       "group": ["CLBP"] * 10 + ["HC"] * 10})
+    res = evaluate_biomarker(df, ["f"], "group", "CLBP", n_permutations=0, n_repeats=1,
+                             random_state=0)
+    assert res.auc == 1.0 and res.auc_ci_low == res.auc_ci_high == 1.0
+    assert "separate the classes perfectly" in res.summary()
+    df["f"] = rng.normal(size=20)
+    res = evaluate_biomarker(df, ["f"], "group", "CLBP", n_permutations=0, n_repeats=1,
+                             random_state=0)
+    assert "perfectly" not in res.summary()
