@@ -64,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--design", choices=DESIGNS, default="rtms_alff_clbp")
     sim.add_argument("--out", type=Path, required=True, help="output folder")
     sim.add_argument("--resolution", type=int, default=4, choices=(2, 3, 4, 5, 6))
+    sim.add_argument("--n-clbp", type=int, default=None,
+                     help="number of patients (default: the seed study's)")
+    sim.add_argument("--n-hc", type=int, default=None,
+                     help="number of healthy controls (default: the seed study's)")
+    sim.add_argument("--n-volumes", type=int, default=190,
+                     help="BOLD volumes per run (default: %(default)s, the seed's)")
+    sim.add_argument("--n-high-motion", type=int, default=0,
+                     help="sessions given a head displacement beyond the 3 mm rule")
+    sim.add_argument("--effect-scale", type=float, default=1.0,
+                     help="multiplies every planted effect (0: a null dataset)")
     sim.add_argument("--random-state", type=int, default=0)
     sim.add_argument("--overwrite", action="store_true")
 
@@ -92,7 +102,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from painmarkers.datasets import simulate_cohort
 
         sim = simulate_cohort(design=args.design, out_dir=args.out,
-                              resolution_mm=args.resolution, random_state=args.random_state,
+                              resolution_mm=args.resolution, n_volumes=args.n_volumes,
+                              n_clbp=args.n_clbp, n_hc=args.n_hc,
+                              n_high_motion=args.n_high_motion,
+                              effect_scale=args.effect_scale, random_state=args.random_state,
                               overwrite=args.overwrite)
         print(f"Simulated BIDS dataset: {getattr(sim, 'root', sim)}")
         return 0
@@ -107,6 +120,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         for name in list_extractors():
             print(name)
+        print("map_mean   (study specs: ROI means of a 3-D map such as QSM; "
+              "painmarkers.extractors.MapMean)")
         return 0
     return 2
 

@@ -1,5 +1,6 @@
 """The painmarkers command line."""
 
+import json
 import subprocess
 import sys
 
@@ -96,3 +97,19 @@ def test_resolution_choices_are_the_supported_ones():
     with pytest.raises(SystemExit) as exc:
         main(["simulate", "--resolution", "1", "--out", "x"])
     assert exc.value.code == 2
+
+
+def test_simulate_small_dataset_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "bids"
+    assert main(["simulate", "--out", str(out), "--resolution", "6", "--n-clbp", "2",
+                 "--n-hc", "2", "--n-volumes", "64", "--n-high-motion", "1"]) == 0
+    assert f"Simulated BIDS dataset: {out}" in capsys.readouterr().out
+    import pandas as pd
+
+    participants = pd.read_csv(out / "participants.tsv", sep="\t")
+    assert participants["group"].value_counts().to_dict() == {"CLBP": 2, "HC": 2}
+    truth = json.loads((out / "derivatives" / "painmarkers-simulation"
+                        / "ground_truth.json").read_text())
+    assert truth["parameters"]["n_volumes"] == 64
+    assert truth["parameters"]["n_high_motion"] == 1
+    assert len(truth["high_motion_sessions"]) == 1
