@@ -18,7 +18,13 @@ import pandas as pd
 
 import painmarkers
 from painmarkers._atomic import write_text
-from painmarkers.exceptions import DataError, InferenceWarning, RegistryError, SpecError
+from painmarkers.exceptions import (
+    DataError,
+    InferenceWarning,
+    PainmarkersError,
+    RegistryError,
+    SpecError,
+)
 from painmarkers.model import Cohort
 from painmarkers.reporting.report import HTMLReport
 from painmarkers.study._analyses import HANDLERS
@@ -356,7 +362,16 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
         ctx.log(f"analysis {analysis.name} ({analysis.type})")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InferenceWarning)
-            record = HANDLERS[analysis.type](ctx, cohort, analysis)
+            try:
+                record = HANDLERS[analysis.type](ctx, cohort, analysis)
+            except PainmarkersError as exc:
+                if f"{analysis.name!r}" in str(exc):
+                    raise
+                # name the analysis of the spec that failed
+                raise type(exc)(f"analysis {analysis.name!r} ({analysis.type}): {exc}") from exc
+        for w in caught:  # anything else is passed on, never swallowed
+            if not issubclass(w.category, InferenceWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         notes = sorted({str(w.message) for w in caught
                         if issubclass(w.category, InferenceWarning)})
         for note in notes:

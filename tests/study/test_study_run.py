@@ -308,3 +308,19 @@ def test_voxelwise_covariates_enter_the_model(cli_run):
     prov = json.loads((root / "results" / "provenance.json").read_text())
     rec = next(a for a in prov["analyses"] if a["name"] == "vox_two_sample_cov")
     assert rec["params"]["covariates"] == ["age", "sex"] and rec["df"] == direct.df
+
+
+def test_analysis_errors_name_the_analysis(small_run, tmp_path):
+    root = small_run[0]
+    spec = SPEC.split("[[analyses]]")[0] + """
+[[analyses]]
+type = "paired_ttest"
+name = "vas_in_patients"
+dv = "VAS"
+group = "Patients"
+"""
+    path = root / "bad_group.toml"
+    path.write_text(spec.replace('output = "results"', f'output = "{tmp_path / "out"}"'))
+    with pytest.raises(painmarkers.exceptions.PainmarkersError,
+                       match=r"analysis 'vas_in_patients' \(paired_ttest\): .*Patients"):
+        run_study(path, progress=False)
