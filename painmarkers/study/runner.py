@@ -188,16 +188,25 @@ def _build_extractors(spec: StudySpec, rois: tuple) -> list:
                   for k, v in ext.items() if k != "name"}
         if "seed" in params:
             params["seed"] = _as_roi(params["seed"], where)
+        cls = None
         try:
             if ext["name"] == "map_mean":
                 if not rois:
                     raise SpecError(f"{where}: ROI means need ROIs; add a [rois] table.")
+                cls = MapMean
                 out.append(MapMean(rois=rois, **params))
                 continue
             cls = get_extractor(ext["name"])
             out.append(cls(**params))
         except TypeError as exc:
-            raise SpecError(f"{where}: {exc}") from None
+            allowed = ""
+            if cls is not None:
+                try:
+                    keys = sorted(set(cls().get_params(deep=False)) - {"rois"})
+                    allowed = f" Allowed keys: {keys}."
+                except Exception:  # a plug-in without defaults: no list
+                    allowed = ""
+            raise SpecError(f"{where}: {exc}.{allowed}") from None
         except RegistryError as exc:
             if ext["name"] in list_extractors():  # a plug-in that failed to load: say why
                 raise SpecError(f"{where}: {exc}") from None

@@ -77,3 +77,13 @@ def test_folder_of_a_failed_run_can_be_overwritten(tmp_path):
     with pytest.warns(PainmarkersWarning), pytest.raises(BIDSError, match="no participants"):
         run_study(spec, out_dir=out, overwrite=True, progress=False)
     assert not (out / "partial.tsv").exists()  # replaced, not refused
+
+
+def test_unknown_extractor_parameter_lists_the_allowed_keys(tmp_path):
+    (tmp_path / "bids").mkdir()
+    spec = parse_spec({"study": {"name": "t", "dataset": "bids"},
+                       "extractors": [{"name": "alff", "bnad": [0.01, 0.08]}]},
+                      base_dir=tmp_path)
+    with pytest.raises(SpecError, match=r"#1 \('alff'\).*'bnad'.*Allowed keys: \[.*'band'"):
+        run_study(spec, out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
