@@ -3,16 +3,21 @@
 Every file painmarkers writes goes through :func:`atomic_write`, so an interrupted run
 never leaves a half-written table, map or report behind: :func:`os.replace` is atomic
 within one file system, and the temporary file is removed when the writer fails.
+JSON files (provenance, sidecars) go through :func:`write_json`, whose payload is made
+serialisable by :func:`jsonable` the same way everywhere.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write", "write_bytes", "write_text"]
+__all__ = ["atomic_write", "jsonable", "write_bytes", "write_json", "write_text"]
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[str], object], *,
@@ -55,3 +60,30 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically; return the destination."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON-serialisable Python values.
+
+    Mappings become dicts with string keys; lists, tuples, sets and arrays become
+    lists; numpy scalars their Python value; non-finite floats ``None``; paths strings;
+    anything else (estimators, images) its ``repr``.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy arrays and scalars
+        return jsonable(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write ``jsonable(payload)`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n")

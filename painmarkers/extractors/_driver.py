@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import warnings
 from collections.abc import Sequence
 from os import PathLike
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from painmarkers._atomic import atomic_write, write_text
+from painmarkers._atomic import atomic_write, write_json, write_text
 from painmarkers._validation import check_choice, check_img, check_n_jobs
 from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
 from painmarkers.extractors._registry import get_extractor
@@ -99,16 +98,6 @@ def _default_constructible(est: Any) -> bool:
     except Exception:
         return False
     return True
-
-
-def _write_nifti_atomic(img: Any, path: Path) -> None:
-    import nibabel as nib
-
-    atomic_write(path, lambda tmp: nib.save(img, tmp), suffix=".nii.gz")
-
-
-def _write_text_atomic(text: str, path: Path) -> None:
-    write_text(path, text)
 
 
 def _dataset_roots(path: Path) -> list[Path]:
@@ -220,22 +209,6 @@ def _with_session_defaults(est: Any, ses) -> Any:
     return est
 
 
-def _json_value(value: Any) -> Any:
-    """A parameter as JSON: numbers, strings, booleans, None and lists of them as
-    themselves, paths as strings, anything else (estimators, images) as its repr."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if np.isfinite(value) else repr(value)
-    if isinstance(value, np.generic):
-        return _json_value(value.item())
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    return repr(value)
-
-
 def _session_confounds(est, ses) -> Any:
     """The session's confounds file for an extractor that uses confounds, or None.
 
@@ -325,18 +298,16 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> No
     feature_map = est.compute_map(image, t_r=t_r, confounds=confounds)
     feature = est.get_feature_name()
     path = out_dir / map_filename(sub_id, ses.label, feature, est.input_kind, space)
-    _write_nifti_atomic(feature_map, path)
+    atomic_write(path, feature_map.to_filename, suffix=".nii.gz")
     sidecar = {"Sources": [str(ses.images[est.image_kind or "bold"])],
                "Extractor": _provenance(est), "Feature": feature,
-               "Parameters": {k: _json_value(v)
-                              for k, v in est.get_params(deep=False).items()}}
+               "Parameters": est.get_params(deep=False)}
     if est.input_kind == "bold":
         # the repetition time actually used, wherever it came from (parameter, session
         # metadata, BIDS sidecar or header)
         explicit = t_r if t_r is not None else getattr(est, "t_r", None)
         sidecar["RepetitionTime"] = resolve_t_r(image, explicit, name=str(image))
-    _write_text_atomic(json.dumps(sidecar, indent=2),
-                       path.with_name(path.name[: -len(".nii.gz")] + ".json"))
+    write_json(path.with_name(path.name[: -len(".nii.gz")] + ".json"), sidecar)
     result["images"][feature] = path
     if rois is not None:
         values = roi_summary(feature_map, rois, "mean", mask_img=est.mask_img_,
@@ -468,11 +439,11 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
     if not description.exists():
         import painmarkers
 
-        _write_text_atomic(json.dumps({
+        write_json(description, {
             "Name": "painmarkers feature maps", "BIDSVersion": "1.9.0",
             "DatasetType": "derivative",
             "GeneratedBy": [{"Name": "painmarkers", "Version": painmarkers.__version__}],
-        }, indent=2), description)
+        })
 
     sessions = list(cohort.iter_sessions())
     if on_error == "skip":
@@ -525,8 +496,8 @@ def _assemble(cohort: Cohort, results: Sequence[dict], out: Path) -> Cohort:
                                                "max_rotation_deg")},
         })
     report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
-    _write_text_atomic(report.to_csv(sep="\t", index=False, na_rep="n/a"),
-                       out / "extraction_report.tsv")
+    write_text(out / "extraction_report.tsv",
+               report.to_csv(sep="\t", index=False, na_rep="n/a"))
     excluded = report[report["status"] == "excluded_motion"]
     if len(excluded):
         listed = ", ".join(f"sub-{a}/ses-{b} ({c})" for a, b, c in

@@ -8,8 +8,6 @@ file atomically (a temporary file in the target directory, then
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,58 +16,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from painmarkers._atomic import atomic_write
+from painmarkers._atomic import atomic_write, write_json
 from painmarkers.schema import CLUSTER_COLUMNS, SMOOTHNESS_COLUMNS
 
 __all__ = ["ClusterResult", "Smoothness", "VoxelwiseResult"]
 
 
 # --- atomic writers ---------------------------------------------------------------------------
-def _atomic_write(path: Path, writer, suffix: str) -> Path:
-    return atomic_write(path, writer, suffix=suffix)
-
-
 def _save_img(img, path: Path) -> Path:
     import nibabel as nib
 
-    return _atomic_write(path, lambda tmp: nib.save(img, tmp), ".nii.gz")
+    return atomic_write(path, lambda tmp: nib.save(img, tmp), suffix=".nii.gz")
 
 
 def _save_tsv(frame: pd.DataFrame, path: Path) -> Path:
-    return _atomic_write(
-        path, lambda tmp: frame.to_csv(tmp, sep="\t", index=False, na_rep="n/a"), ".tsv"
+    return atomic_write(
+        path, lambda tmp: frame.to_csv(tmp, sep="\t", index=False, na_rep="n/a"), suffix=".tsv"
     )
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        value = float(value)
-        return value if np.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return repr(value)
-
-
 def _save_json(payload: Mapping[str, Any], path: Path) -> Path:
-    text = json.dumps(_jsonable(payload), indent=2, sort_keys=False)
-
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-
-    return _atomic_write(path, write, ".json")
+    return write_json(path, payload)
 
 
 def _versions() -> dict[str, str]:

@@ -60,10 +60,6 @@ def _brier_ci(y, p, groups, confidence: float, n_bootstrap: int,
     return float(low), float(high)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    write_text(path, text)
-
-
 @dataclass(frozen=True, eq=False)
 class BiomarkerEvaluation:
     """Result of :func:`evaluate_biomarker`.
@@ -192,11 +188,11 @@ class BiomarkerEvaluation:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         for name in ("metrics", "folds", "roc", "calibration", "predictions", "excluded"):
-            _atomic_write(out / f"{name}.csv", getattr(self, name).to_csv(index=False))
-        _atomic_write(out / "null_distribution.csv",
+            write_text(out / f"{name}.csv", getattr(self, name).to_csv(index=False))
+        write_text(out / "null_distribution.csv",
                       pd.Series(self.null_distribution, name="auc").to_csv(index=False))
-        _atomic_write(out / "parameters.json", json.dumps(self.parameters, indent=2, default=str))
-        _atomic_write(out / "summary.txt", self.summary() + "\n")
+        write_text(out / "parameters.json", json.dumps(self.parameters, indent=2, default=str))
+        write_text(out / "summary.txt", self.summary() + "\n")
         return out
 
 

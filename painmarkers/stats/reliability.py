@@ -336,16 +336,12 @@ class ICCMapResult:
         """Write ``icc_map.csv`` (and ``icc_<field>.nii.gz`` maps if images) atomically."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        _atomic(out / "icc_map.csv", lambda p: self.to_frame().to_csv(p, index=False))
+        atomic_write(out / "icc_map.csv", lambda p: self.to_frame().to_csv(p, index=False))
         if self.mask_img is not None:
             for name in self._FIELDS:
                 img = self.to_img(name)
-                _atomic(out / f"icc_{name}.nii.gz", img.to_filename)
+                atomic_write(out / f"icc_{name}.nii.gz", img.to_filename, suffix=".nii.gz")
         return out
-
-
-def _atomic(path: Path, writer) -> None:
-    atomic_write(path, writer, suffix="".join(path.suffixes))
 
 
 def icc_map(

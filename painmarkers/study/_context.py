@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from painmarkers._atomic import write_json
 from painmarkers.reporting.report import HTMLReport, write_atomic
 
 
@@ -22,25 +21,6 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy/pandas/Path values into JSON-serialisable Python values."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if hasattr(value, "items"):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    return value
 
 
 def slug(text: str) -> str:
@@ -91,8 +71,7 @@ class RunContext:
 
     def save_json(self, relpath: str, payload: Any) -> Path:
         """Write JSON atomically below the output folder."""
-        text = json.dumps(jsonable(payload), indent=2, sort_keys=False, allow_nan=False)
-        return write_atomic(self.out_dir / relpath, text + "\n")
+        return write_json(self.out_dir / relpath, payload)
 
     def log(self, message: str) -> None:
         """Print a progress line (with the elapsed time) unless quiet."""

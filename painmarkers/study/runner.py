@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 import painmarkers
-from painmarkers._atomic import write_text
+from painmarkers._atomic import jsonable, write_text
 from painmarkers.exceptions import (
     DataError,
     InferenceWarning,
@@ -28,7 +28,7 @@ from painmarkers.exceptions import (
 from painmarkers.model import Cohort
 from painmarkers.reporting.report import HTMLReport
 from painmarkers.study._analyses import HANDLERS
-from painmarkers.study._context import RunContext, jsonable, sha256
+from painmarkers.study._context import RunContext, sha256
 from painmarkers.study.spec import StudySpec, load_spec
 
 __all__ = ["StudyResult", "run_study"]
