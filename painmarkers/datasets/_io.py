@@ -16,8 +16,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from painmarkers import _atomic
-from painmarkers._atomic import atomic_write
+from painmarkers._atomic import atomic_write, write_bytes, write_text
 
 try:  # optional: python-isal (extra "fast") compresses 5-10x faster than zlib
     from isal import igzip as _igzip
@@ -27,16 +26,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 __all__ = ["write_bytes", "write_json", "write_nifti", "write_text", "write_tsv"]
 
 _NIFTI_MNI = 4  # NIfTI xform code "mni_152"
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + os.replace)."""
-    _atomic.write_bytes(path, data)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text atomically."""
-    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: Path, obj: Any) -> None:
