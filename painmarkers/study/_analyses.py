@@ -257,20 +257,18 @@ def run_correlation(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict
 
 
 # -- voxelwise -------------------------------------------------------------------------------
-def _maps(cohort: Cohort, feature: str, group=None, session=None,
-          keys: list | None = None) -> tuple[list, list[str]]:
-    """Maps of ``feature`` and their subjects; ``keys`` collects (subject, session) pairs."""
+def _maps(cohort: Cohort, feature: str, group=None, session=None
+          ) -> tuple[list, list[tuple[str, str]]]:
+    """Maps of ``feature`` and their (subject, session) keys."""
     data = _select(cohort, group=group, session=session)
-    imgs, subjects = [], []
+    imgs, keys = [], []
     for sub, ses in data.iter_sessions():
         if feature not in ses.images:
             raise DesignError(f"Subject {sub.id!r} session {ses.label!r} has no {feature!r} map; "
                               f"it has {sorted(ses.images)}. Add an extractor producing it.")
         imgs.append(ses.images[feature])
-        subjects.append(sub.id)
-        if keys is not None:
-            keys.append((sub.id, ses.label))
-    return imgs, subjects
+        keys.append((sub.id, ses.label))
+    return imgs, keys
 
 
 def _covariate_frame(cohort: Cohort, names: Sequence[str], keys: list[tuple[str, str]],
@@ -321,15 +319,12 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
     mask = _common_mask(cohort)
     where = f"analysis {spec.name!r}"
     kwargs: dict[str, Any] = {}
-    keys: list[tuple[str, str]] = []
-    if design == "paired":
+    if design == "paired":  # the shapes of 'sessions' were checked when the spec was read
         s = p["sessions"] or ["pre", "post"]
-        if not isinstance(s, list | tuple) or len(s) != 2:
-            raise SpecError(f"{where}: 'sessions' of a paired design must be a list of two "
-                            f"session labels [first, second]. Got {s!r}.")
         data = _select(cohort, group=p["group"])
-        a_imgs, a_sub = _maps(data, feature, session=s[0])
-        b_imgs, b_sub = _maps(data, feature, session=s[1])
+        a_imgs, a_keys = _maps(data, feature, session=s[0])
+        b_imgs, b_keys = _maps(data, feature, session=s[1])
+        a_sub, b_sub = [k[0] for k in a_keys], [k[0] for k in b_keys]
         both = sorted(set(a_sub) & set(b_sub))
         dropped = sorted(set(a_sub) ^ set(b_sub))
         ia = [a_imgs[a_sub.index(x)] for x in both]
@@ -342,19 +337,17 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
     elif design == "two_sample":
         g = p["groups"] or list(cohort.groups)
         sessions = p["sessions"] or {}
-        if not isinstance(sessions, Mapping):
-            raise SpecError(f"{where}: 'sessions' of a two-sample design must be a table "
-                            f"{{group = session}}. Got {sessions!r}.")
-        imgs, labels = [], []
+        imgs, labels, keys = [], [], []
         for grp in g:
-            gi, _ = _maps(cohort, feature, group=grp, session=sessions.get(grp), keys=keys)
+            gi, gk = _maps(cohort, feature, group=grp, session=sessions.get(grp))
             imgs += gi
+            keys += gk
             labels += [grp] * len(gi)
         kwargs = {"groups": labels}
         perm_kwargs = dict(kwargs)
         contrast, dropped = f"{g[0]} − {g[1]}", []
     elif design == "one_sample":
-        imgs, _ = _maps(cohort, feature, group=p["group"], session=p["session"], keys=keys)
+        imgs, keys = _maps(cohort, feature, group=p["group"], session=p["session"])
         kwargs, perm_kwargs, contrast, dropped = {}, {}, "mean", []
     else:
         raise SpecError(f"analysis {spec.name!r}: design {design!r} is not run by the study "
@@ -372,7 +365,7 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
     out = ctx.out_dir / "maps" / spec.name
     res.save(out / "glm")
     ctx.maps[f"{spec.name}/t"] = out / "glm"
-    record = _record(spec, n=len(imgs), n_subjects=len({k[0] for k in keys}) or len(imgs),
+    record = _record(spec, n=len(imgs), n_subjects=len({k[0] for k in keys}),
                      df=float(res.df), contrast=contrast, dropped=dropped)
     ctx.report.text(res.summary(), preformatted=True)
     for method in p["correction"]:
