@@ -294,7 +294,13 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> No
     image = _session_image(ses, est.image_kind or "bold", where, cache)
     confounds = _session_confounds(est, ses)
     est.fit(image)
-    t_r = _session_t_r(est, ses) if est.input_kind == "bold" else None
+    t_r = None
+    if est.input_kind == "bold":
+        # resolved once (parameter, session metadata, BIDS sidecar or header; every BOLD
+        # extractor needs it), passed to the extractor and recorded in the sidecar
+        session_t_r = _session_t_r(est, ses)
+        explicit = session_t_r if session_t_r is not None else getattr(est, "t_r", None)
+        t_r = resolve_t_r(image, explicit, name="the BOLD image")
     feature_map = est.compute_map(image, t_r=t_r, confounds=confounds)
     feature = est.get_feature_name()
     path = out_dir / map_filename(sub_id, ses.label, feature, est.input_kind, space)
@@ -302,11 +308,8 @@ def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> No
     sidecar = {"Sources": [str(ses.images[est.image_kind or "bold"])],
                "Extractor": _provenance(est), "Feature": feature,
                "Parameters": est.get_params(deep=False)}
-    if est.input_kind == "bold":
-        # the repetition time actually used, wherever it came from (parameter, session
-        # metadata, BIDS sidecar or header)
-        explicit = t_r if t_r is not None else getattr(est, "t_r", None)
-        sidecar["RepetitionTime"] = resolve_t_r(image, explicit, name=str(image))
+    if t_r is not None:
+        sidecar["RepetitionTime"] = t_r
     write_json(path.with_name(path.name[: -len(".nii.gz")] + ".json"), sidecar)
     result["images"][feature] = path
     if rois is not None:

@@ -4,6 +4,7 @@ exclusions, output-folder safety, parallel and dask backends."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import joblib
 import nibabel as nib
@@ -283,3 +284,23 @@ def test_worker_warnings_reach_the_caller(tmp_path, rng, bold_image, affine_3mm)
     cohort = Cohort([Subject("07", "HC", sessions=(ses,))])
     with pytest.warns(PainmarkersWarning, match=r"sub-07/ses-pre: 1 voxel\(s\).*constant"):
         extract(cohort, [SeedFC(SEED)], n_jobs=2, out_dir=tmp_path / "o", progress=False)
+
+
+def test_tr_resolved_once_recorded_and_missing_tr_named(
+        cohort, tmp_path, rng, bold_image, affine_3mm):
+    # with a TR (sidecar): the map's sidecar records the TR used
+    res = extract(cohort.select(group="HC"), [ALFF()], out_dir=tmp_path / "a", progress=False)
+    path = res["03"].session("baseline").images["alff"]
+    assert json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())[
+        "RepetitionTime"] == TR
+    # without any TR: an error naming the subject, session and file
+    ses = _session(tmp_path / "in", rng, bold_image, affine_3mm, "07", "pre")
+    (Path(ses.images["bold"]).parent / "sub-07_ses-pre_task-rest_bold.json").unlink()
+    img = nib.load(ses.images["bold"])
+    img.header["pixdim"][4] = 0.0
+    nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header),
+             ses.images["bold"])
+    no_tr = Cohort([Subject("07", "HC", sessions=(ses,))])
+    with pytest.raises(DataError, match=r"Subject '07' session 'pre': The repetition time.*"
+                                        r"sub-07_ses-pre_task-rest_bold\.nii\.gz"):
+        extract(no_tr, [ALFF()], out_dir=tmp_path / "c", progress=False)
