@@ -6,6 +6,7 @@ brain maps) is imported only when a function is called.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -189,8 +190,6 @@ def plot_stat_map(stat_img, *, threshold: float | None = None, title: str = "",
         bg_img = datasets.load_mni152_template(resolution=2)
     if threshold is None:
         threshold = 1e-12
-    import warnings
-
     from nilearn.image import load_img
 
     data = np.asarray(load_img(stat_img).get_fdata())
