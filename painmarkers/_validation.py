@@ -18,9 +18,12 @@ import pandas as pd
 from painmarkers.exceptions import DataError, ImageError
 
 __all__ = [
+    "ALTERNATIVES",
+    "check_alternative",
     "check_array_finite",
     "check_choice",
     "check_columns",
+    "check_confidence",
     "check_img",
     "check_interval",
     "check_n_jobs",
@@ -28,6 +31,7 @@ __all__ = [
     "check_random_state",
     "check_same_grid",
     "check_tr",
+    "image_read_error",
 ]
 
 
@@ -40,6 +44,20 @@ def check_choice(value: Any, choices: Iterable[Any], name: str) -> Any:
             f"Got {value!r}."
         )
     return value
+
+
+#: The alternative hypotheses of a test.
+ALTERNATIVES = ("two-sided", "greater", "less")
+
+
+def check_alternative(alternative: Any) -> str:
+    """Return ``alternative`` if it is ``"two-sided"``, ``"greater"`` or ``"less"``."""
+    return check_choice(alternative, ALTERNATIVES, "alternative")
+
+
+def check_confidence(confidence: Any, name: str = "confidence") -> float:
+    """Return a confidence level as a float in the open interval (0, 1)."""
+    return check_interval(confidence, name, 0, 1, closed="neither")
 
 
 def check_interval(
@@ -132,6 +150,77 @@ def check_tr(t_r: Any, name: str = "t_r", source: str | None = None) -> float:
     return value
 
 
+#: Bytes of a NIfTI-1 header (a NIfTI-2 header is 540).
+_NIFTI_HEADER_BYTES = 348
+
+
+def _damage(path: Path) -> str | None:
+    """What is wrong with the bytes of a ``.nii`` / ``.nii.gz`` file, or None if nothing shows.
+
+    Reads at most the header (inflated by the one gzip opener for ``.gz``); used only
+    after nibabel has failed, to tell a truncated or damaged file from other failures.
+    """
+    from painmarkers._gzip import open_binary
+
+    lower = path.name.lower()
+    if not lower.endswith((".nii", ".nii.gz")):
+        return None
+    try:
+        if path.stat().st_size == 0:
+            return "the file is empty"
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+    except OSError:
+        return None
+    if lower.endswith(".gz") and magic != b"\x1f\x8b":
+        return ("the file is named .gz but is not a gzip stream: it is damaged or not a "
+                "compressed NIfTI image")
+    try:
+        with open_binary(path) as stream:
+            head = stream.read(_NIFTI_HEADER_BYTES)
+    except Exception as exc:  # gzip/zlib/isal raise EOFError, OSError, zlib.error, ...
+        return f"the file is truncated or damaged (its gzip stream: {exc})"
+    if len(head) < _NIFTI_HEADER_BYTES:
+        return (f"the file is truncated inside its NIfTI header ({len(head)} of "
+                f"{_NIFTI_HEADER_BYTES} header bytes)")
+    if head[:4] not in (b"\x5c\x01\x00\x00", b"\x00\x00\x01\x5c",
+                        b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c"):
+        return ("its first bytes are not a NIfTI header: the file is damaged or not a NIfTI "
+                "image")
+    return None
+
+
+def image_read_error(path: str | PathLike, name: str | None, exc: BaseException, *,
+                     part: str = "the image") -> ImageError:
+    """The error for an image file that could not be read: names it and says why.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    name : str or None
+        The parameter or role of the image, for the message.
+    exc : Exception
+        What the reader (nibabel, gzip) raised.
+    part : str, default="the image"
+        What could not be read (``"the header of"``).
+
+    Returns
+    -------
+    ImageError
+        Names the file and says that it is empty, truncated or damaged when its
+        bytes show it (the reader's own message, e.g. nibabel's "Cannot work out
+        file type", is kept after it).
+    """
+    path = Path(path)
+    reason = _damage(path)
+    what = f"{part} {str(path)!r}" + (f" given as {name!r}" if name else "")
+    if reason is None:
+        return ImageError(f"Could not read {what}: {exc}")
+    said = "" if str(exc) in reason else f" (the reader said: {exc})"
+    return ImageError(f"Could not read {what}: {reason}; re-create or re-download it{said}.")
+
+
 def check_img(img: Any, ndim: int | None = None, name: str = "img"):
     """Load ``img`` (path or image) as a nibabel image of known dimensionality.
 
@@ -148,6 +237,14 @@ def check_img(img: Any, ndim: int | None = None, name: str = "img"):
     Returns
     -------
     nibabel.spatialimages.SpatialImage
+
+    Raises
+    ------
+    ImageError
+        A missing file, a file that is empty, truncated or damaged (named, with
+        what is wrong), or an image of the wrong dimensionality.
+    TypeError
+        ``img`` is neither a path nor an image.
     """
     import nibabel as nib
 
@@ -157,10 +254,12 @@ def check_img(img: Any, ndim: int | None = None, name: str = "img"):
         label = f"{name} ({path})"
         if not path.exists():
             raise ImageError(f"The image file {str(path)!r} given as {name!r} does not exist.")
+        if not path.is_file():
+            raise ImageError(f"The image {str(path)!r} given as {name!r} is not a file.")
         try:
             img = nib.load(path)
         except Exception as exc:  # nibabel raises several types
-            raise ImageError(f"Could not read {str(path)!r} given as {name!r}: {exc}") from exc
+            raise image_read_error(path, name, exc) from None
     if not hasattr(img, "affine") or not hasattr(img, "shape"):
         raise TypeError(f"The {name!r} parameter must be a path or a nibabel image. Got {img!r}.")
     shape = img.shape

@@ -16,6 +16,7 @@ __all__ = [
     "ExtractorError",
     "ImageError",
     "InferenceWarning",
+    "OutputError",
     "PainmarkersError",
     "PainmarkersWarning",
     "RegistryError",
@@ -58,6 +59,19 @@ class RegistryError(PainmarkersError, LookupError):
 
 class SpecError(PainmarkersError, ValueError):
     """A study specification has an invalid key or value."""
+
+
+class OutputError(PainmarkersError, OSError):
+    """An output file or folder cannot be written.
+
+    Raised for a full disk, a missing permission, a read-only file system, or an output
+    folder locked by another run. An :class:`OSError` too (``errno`` and ``filename``
+    are set), so ``except OSError`` handlers keep working; ``str()`` is the one-line
+    message naming the file.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else super().__str__()
 
 
 class PainmarkersWarning(UserWarning):

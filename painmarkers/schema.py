@@ -34,6 +34,9 @@ TIDY_COLUMNS = (SUBJECT, GROUP, SESSION, KIND, NAME, ROI, VALUE)
 #: Extra column of ROI measures: the extractor (with parameters) that produced the value.
 EXTRACTOR = "extractor"
 
+#: Extra column of the tidy table: the value of a non-numeric covariate (``value`` is NaN).
+TEXT = "text"
+
 #: ``Cohort.participants()``: one row per subject; covariates follow these columns.
 PARTICIPANT_COLUMNS = (SUBJECT, GROUP)
 
@@ -69,6 +72,18 @@ REJECT = "reject"
 def measure_column(feature: str, roi: str) -> str:
     """Column name of an ROI measure in wide tables: ``"<feature>__<roi>"``.
 
+    Parameters
+    ----------
+    feature : str
+        Feature name (e.g. ``"alff"``).
+    roi : str
+        ROI name (e.g. ``"SMA_L"``).
+
+    Returns
+    -------
+    str
+        ``feature + "__" + roi``.
+
     Examples
     --------
     >>> from painmarkers.schema import measure_column
@@ -97,6 +112,16 @@ POWER_COLUMNS = (
 METRIC_COLUMNS = (
     "metric", "estimate", "ci_low", "ci_high", "confidence", "ci_method", "n",
     "numerator", "denominator",
+)
+
+#: One row per comparison of two models (``prediction.delong_test``,
+#: ``prediction.corrected_ttest``, ``IncrementalValue.comparisons``): ``comparison`` names
+#: the test (``"delong"``, ``"nadeau_bengio"``, ...), ``metric`` what was compared (``"auc"``,
+#: ``"r2"``); ``difference`` is ``estimate_a - estimate_b`` with its interval; ``df`` is NaN
+#: for z tests.
+COMPARISON_COLUMNS = (
+    "comparison", "metric", "model_a", "model_b", "estimate_a", "estimate_b", "difference",
+    "ci_low", "ci_high", "confidence", "statistic", "df", "p", "alternative", "n", "method",
 )
 
 # --- voxelwise inference (inference.clusters, inference.smoothness) -----------------------

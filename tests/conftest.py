@@ -21,6 +21,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
+#: Open every <details>, then list elements sticking out of the window (and the widths).
+OVERFLOW_SCRIPT = """
+const done = arguments[arguments.length - 1];
+document.querySelectorAll('details').forEach(d => { d.open = true; });
+const vw = document.documentElement.clientWidth;
+const wide = [];
+for (const el of document.querySelectorAll('body *')) {
+  const r = el.getBoundingClientRect();
+  if (r.width > 0 && (r.right > vw + 0.5 || r.left < -0.5)) {
+    wide.push(el.tagName + '.' + el.className + ' right=' + Math.round(r.right));
+  }
+}
+done({vw: vw, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 10)});
+"""
+
+
 @dataclass
 class PageCheck:
     console_errors: list[str]
@@ -44,12 +60,23 @@ def require_browser():
         pytest.skip(msg)
 
 
-def check_page(path: Path, *, wait_s: float = 10.0, script: str | None = None) -> PageCheck:
+def check_page(path: Path, *, wait_s: float = 10.0, script: str | None = None,
+               width: int | None = None, overflow: bool = False) -> PageCheck:
     """Load ``path`` and return its console errors and the images that did not decode.
 
     ``script``, when given, is run with ``execute_async_script`` after the images
     decoded (it must call its last argument); its value is ``script_result``.
+    ``width``, when given, is the width of the browser window in pixels.
+    ``overflow=True`` runs :data:`OVERFLOW_SCRIPT`: ``script_result`` is then
+    ``{"vw": window width, "scroll": page scroll width, "wide": elements sticking out}``.
+    Check both: a table wider than the window sits in a scrolling wrapper (it is in
+    ``wide``, the page does not scroll), while text running out of its box (an
+    unwrapped ``<pre>``) widens the page (``scroll > vw``) but not the box.
     """
+    if overflow:
+        if script is not None:
+            raise ValueError("give 'script' or 'overflow=True', not both")
+        script = OVERFLOW_SCRIPT
     require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -64,6 +91,8 @@ def check_page(path: Path, *, wait_s: float = 10.0, script: str | None = None) -
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     try:
         driver.set_page_load_timeout(wait_s * 6)
+        if width is not None:
+            driver.set_window_size(width, 1000)
         driver.get(Path(path).resolve().as_uri())
         driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"
@@ -87,3 +116,64 @@ def check_page(path: Path, *, wait_s: float = 10.0, script: str | None = None) -
 def page_checker():
     """Return :func:`check_page` (skips locally, fails in CI, without Chromium)."""
     return check_page
+
+
+def check_study_report(result, min_images: int = 8) -> None:
+    """A study report opens in Chromium at 1280 px: no console error, every figure of the
+    run decodes, and nothing is wider than the window with every folded section open."""
+    page = check_page(result.report_path, width=1280, overflow=True)
+    assert page.console_errors == []
+    assert page.broken_images == []
+    assert page.n_images == len(result.figures) >= min_images
+    assert page.script_result["wide"] == [], page.script_result
+    assert page.script_result["scroll"] <= page.script_result["vw"], page.script_result
+
+
+@pytest.fixture
+def report_checker():
+    """Return :func:`check_study_report` (skips locally, fails in CI, without Chromium)."""
+    return check_study_report
+
+
+# --- the two gzip inflaters and damaged .gz files (io, rois, extractors, _gzip tests) ------
+class GzipDamage:
+    """Ways a ``.gz`` file gets damaged (a cut copy, a flipped bit), applied in place."""
+
+    @staticmethod
+    def truncate(path: Path, keep: float = 0.5) -> None:
+        """Keep the first ``keep`` fraction of the bytes."""
+        raw = path.read_bytes()
+        path.write_bytes(raw[: int(len(raw) * keep)])
+
+    @staticmethod
+    def bad_crc(path: Path) -> None:
+        """Flip a byte of the CRC-32 in the gzip trailer: the data themselves are intact."""
+        raw = bytearray(path.read_bytes())
+        raw[-6] ^= 0xFF
+        path.write_bytes(bytes(raw))
+
+    @staticmethod
+    def zeroed_stream(path: Path) -> None:
+        """Zeros over 64 bytes in the middle of the deflate stream."""
+        raw = bytearray(path.read_bytes())
+        middle = len(raw) // 2
+        raw[middle:middle + 64] = bytes(64)
+        path.write_bytes(bytes(raw))
+
+
+@pytest.fixture
+def gzip_damage():
+    """The :class:`GzipDamage` functions."""
+    return GzipDamage
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def gzip_opener(request, monkeypatch):
+    """Run a test with ISA-L gzip and with the standard library's zlib (painmarkers._gzip)."""
+    from painmarkers import _gzip
+
+    if request.param == "zlib":
+        monkeypatch.setattr(_gzip, "_igzip", None)
+    else:
+        assert _gzip.isal_available()  # isal is a test dependency
+    return request.param

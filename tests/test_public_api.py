@@ -21,6 +21,7 @@ MODULES = [
     "painmarkers.datasets",
     "painmarkers.testing",
     "painmarkers.study",
+    "painmarkers.cli",
 ]
 API_PAGE = Path(__file__).resolve().parents[1] / "docs" / "api.rst"
 # Names documented under the package where users import them from.

@@ -1,5 +1,5 @@
 """Helpers to test painmarkers plug-ins: the extractor contract suite."""
 
-from painmarkers.testing._extractors import check_extractor, synthetic_images
+from painmarkers.testing._extractors import check_extractor, synthetic_images, synthetic_rois
 
-__all__ = ["check_extractor", "synthetic_images"]
+__all__ = ["check_extractor", "synthetic_images", "synthetic_rois"]

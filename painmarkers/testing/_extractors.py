@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from painmarkers.extractors._checks import run_extractor_checks, synthetic_inputs
+from painmarkers.extractors._checks import synthetic_rois as _synthetic_rois
 
-__all__ = ["check_extractor", "synthetic_images"]
+__all__ = ["check_extractor", "synthetic_images", "synthetic_rois"]
 
 
 def check_extractor(extractor: Any):
@@ -32,14 +33,22 @@ def check_extractor(extractor: Any):
     Notes
     -----
     The checks: subclass of :class:`~painmarkers.extractors.BaseExtractor`;
-    ``feature`` an identifier and ``input_kind`` in ``("bold", "map")`` (map
-    extractors name their ``image_kind``); ``__init__`` stores ``mask_img`` (and
-    ``t_r``) and sets no fitted attribute; ``clone``/``set_params`` round trip;
-    ``transform`` before ``fit`` raises ``NotFittedError``; on two small
-    synthetic images (:func:`synthetic_images`), ``fit`` returns ``self``,
-    ``transform`` gives finite ``(n_images, n_voxels_in_mask)`` output,
-    deterministically, ``compute_map`` agrees with ``transform`` on the mask
-    grid, and the fitted extractor survives (cloud)pickling, as parallel
+    ``feature`` an identifier, ``input_kind`` in ``("bold", "map")`` (map
+    extractors name their ``image_kind``) and ``output`` in ``("voxels", "rois")``;
+    ``compute(data, context)`` implemented (or the deprecated ``_compute``);
+    ``__init__`` stores ``mask_img`` (and ``t_r`` for time series, ``rois`` for ROI
+    values) and sets no fitted attribute; ``clone``/``set_params`` round trip;
+    ``transform`` before ``fit`` raises ``NotFittedError``. On two small synthetic
+    images (:func:`synthetic_images`; ROI-value extractors get
+    :func:`synthetic_rois` when their ``rois`` is None): ``fit`` returns ``self``;
+    ``transform`` gives finite ``(n_images, n_voxels_in_mask)`` (or ``(n_images,
+    n_rois)``) output, deterministically, equal to ``transform_image`` on one
+    :class:`~painmarkers.extractors.ImageContext`; ``transform`` stores nothing on
+    ``self``, and ``transform_image`` run concurrently in two threads on different
+    images equals the serial results (skipped for classes still using the deprecated
+    ``_prepare_image`` hook, which stores state by design); ``compute`` does not
+    write into its (read-only) data; ``compute_map`` agrees with ``transform`` on the
+    mask grid; and the fitted extractor survives (cloud)pickling, as parallel
     workers need.
 
     Examples
@@ -48,7 +57,7 @@ def check_extractor(extractor: Any):
     >>> class TemporalSD(BaseExtractor):
     ...     feature = "tsd"
     ...     input_kind = "bold"
-    ...     def _compute(self, data, t_r):
+    ...     def compute(self, data, context):
     ...         return data.std(axis=0)
     >>> type(check_extractor(TemporalSD)).__name__
     'TemporalSD'
@@ -80,3 +89,22 @@ def synthetic_images(input_kind: str = "bold", random_state: int = 0):
     ((6, 5, 4, 64), (6, 5, 4))
     """
     return synthetic_inputs(input_kind, random_state=random_state)
+
+
+def synthetic_rois():
+    """Two 3 mm spheres inside the grid of :func:`synthetic_images`.
+
+    :func:`check_extractor` gives them to ROI-value extractors (``output = "rois"``)
+    whose ``rois`` parameter is None.
+
+    Returns
+    -------
+    tuple of Sphere
+        ``synthetic_a`` and ``synthetic_b``.
+
+    Examples
+    --------
+    >>> [roi.name for roi in synthetic_rois()]
+    ['synthetic_a', 'synthetic_b']
+    """
+    return _synthetic_rois()
