@@ -20,6 +20,10 @@ The noise is built in the frequency domain, all voxels at once:
 Slow drifts (linear and quadratic, spatially smooth amplitudes), a global signal and a
 motion-related global dip proportional to framewise displacement are added, and the
 result is scaled to percent signal change around a T2*-like mean image.
+
+No step calls BLAS: a session's bytes must not depend on the process that computes it
+(``n_jobs``), and BLAS results depend on its thread count and kernel (see
+:func:`synthesize_bold`).
 """
 
 from __future__ import annotations
@@ -247,9 +251,16 @@ def synthesize_bold(ctx: BoldContext, rng: np.random.Generator, fd: np.ndarray,
     del coef
     # slow drifts with smooth spatial amplitude, global signal, motion-related dip
     t = np.linspace(-1.0, 1.0, ctx.n_volumes, dtype=np.float32)
-    basis = np.stack([t, 1.5 * t**2 - 0.5])
+    basis = np.float32(DRIFT_SD) * np.stack([t, np.float32(1.5) * t**2 - np.float32(0.5)])
     amplitude = _smooth_field(rng, 2, ctx, ctx.drift_sigma, _kernel_norm(ctx.drift_sigma))
-    series += DRIFT_SD * basis.T @ amplitude
+    # element-wise products and sums, not a matrix product: BLAS (basis.T @ amplitude)
+    # picks its kernel and work split from the calling process's thread count and the
+    # CPU, and FMA and non-FMA kernels round differently, so the bytes depended on
+    # where the session was computed (n_jobs); these operations are exact IEEE ones
+    drift = basis[0][:, None] * amplitude[0][None, :]
+    drift += basis[1][:, None] * amplitude[1][None, :]
+    series += drift
+    del drift
     global_latent = _complex_normal(rng, n_freq) * ctx.shape_h
     global_series = scipy.fft.irfft(global_latent, n=ctx.n_fft, norm="ortho")[: ctx.n_volumes]
     fd0 = np.nan_to_num(fd, nan=0.0)

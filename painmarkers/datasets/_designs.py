@@ -9,6 +9,9 @@ Two designs mirror the seed studies (see :mod:`painmarkers.datasets.reference`):
     32 CLBP patients and 30 controls, one session (``baseline``); QSM effects in
     AAL regions and seed-FC effects between sensorimotor seeds and their targets.
 
+A third, ``rtms_sham_trial`` (a sham-controlled three-visit trial with dropout), is
+defined in :mod:`painmarkers.datasets._sham_trial`.
+
 Effect sizes are set here, in one place, and copied into the ground truth.
 """
 
@@ -21,11 +24,13 @@ from painmarkers.datasets.reference import load_seed_study, seed_alff_peaks
 
 __all__ = ["DESIGNS"]
 
-DESIGNS = ("rtms_alff_clbp", "qsm_fc_clbp")
+DESIGNS = ("rtms_alff_clbp", "qsm_fc_clbp", "rtms_sham_trial")
 
 SESSIONS = {
     "rtms_alff_clbp": {"CLBP": ("pre", "post"), "HC": ("baseline",)},
     "qsm_fc_clbp": {"CLBP": ("baseline",), "HC": ("baseline",)},
+    "rtms_sham_trial": {"active": ("pre", "post", "followup"),
+                        "sham": ("pre", "post", "followup")},
 }
 
 # --- rtms_alff_clbp: ALFF effects (natural log of the low-frequency amplitude gain) --------
@@ -36,8 +41,11 @@ ALFF_NULL_ROIS = {"CAL_L": (-8.0, -84.0, 6.0), "STG_R": (58.0, -22.0, 4.0),
 ALFF_GROUP = {"SMA_L": 0.25, "SMA_R": 0.25, "INS_L": 0.25, "INS_R": 0.25,
               "PC_L": -0.25, "PC_R": -0.25, "mPFC": -0.25}
 #: post - pre (seed: INS, THA, SMA decrease and mPFC increases after rTMS; PC unchanged).
-ALFF_POST = {"INS_L": -0.30, "INS_R": -0.30, "THA_L": -0.30, "THA_R": -0.30,
-             "SMA_L": -0.30, "SMA_R": -0.30, "mPFC": 0.30}
+#: The thalamic effects are larger: the seed's THA peaks lie at the lateral ventricle, where
+#: no effect is planted (effects sit in grey matter), and on the 4 mm grid THA_L's 6 mm
+#: sphere holds one thalamic and one ventricle voxel, so its measured effect is diluted.
+ALFF_POST = {"INS_L": -0.35, "INS_R": -0.35, "THA_L": -0.50, "THA_R": -0.50,
+             "SMA_L": -0.35, "SMA_R": -0.35, "mPFC": 0.35}
 #: Correlation of the planted log gain with VAS within each patient session (seed Fig. 5).
 ALFF_VAS_R = {"mPFC": -0.5, "INS_L": 0.6}
 ALFF_SUBJECT_SD = 0.10   # between-subject SD of the log gain (stable across sessions)
@@ -45,7 +53,10 @@ ALFF_SESSION_SD = 0.05   # session-to-session SD of the log gain
 #: Assumed SD of log ALFF estimated from 190 volumes at a 6 mm ROI (measured about 0.15 at
 #: one voxel); used so that the *measured* ALFF-VAS correlation is near ALFF_VAS_R.
 ALFF_ESTIMATION_SD = 0.12
-ALFF_EFFECT_FWHM_MM = 12.0  # width of the Gaussian blob centred on each peak
+#: Width of the Gaussian blob centred on each peak (in grey matter only, see
+#: Grid.grey_weight): large enough for a cluster to pass GRF's minimum size on maps
+#: smooth enough for GRF (the demo's 12 mm BOLD, ALFF residuals of 2.2 voxels at 4 mm).
+ALFF_EFFECT_FWHM_MM = 16.0
 ALFF_BAND_HZ = (0.01, 0.08)
 
 # --- qsm_fc_clbp: QSM (ppm) and FC effects ------------------------------------------------
@@ -72,16 +83,42 @@ QSM_MOTOR_ROIS = ("precentral_post_L", "precentral_post_R", "postcentral_L")
 QSM_SUBJECT_SD_PPM = 0.010   # between-subject SD of a regional QSM mean
 QSM_MOTOR_LOADING = 0.8      # correlation of each motor region with the shared "motor iron"
 QSM_VAS_R = 0.45             # r(QSM postcentral_L, VAS) within CLBP
-QSM_NOISE_SD_PPM = 0.012     # voxel noise of a QSM map
-QSM_NOISE_FWHM_MM = 4.0
+#: Voxel noise of a QSM map (ppm); it is smoothed to the BOLD's FWHM (``fwhm_mm``), as in
+#: voxel-based QSM analyses, so that a voxelwise QSM map has the smoothness random field
+#: theory needs. At 12 mm on the 4 mm grid a regional mean then carries at most 0.004 ppm
+#: of noise (the smallest regions), against 0.010 ppm between subjects.
+QSM_NOISE_SD_PPM = 0.006
+#: The seed's FC-iron correlation: "the RS-FC of the bilateral motor cortex and the left
+#: dorsolateral superior frontal gyrus was positively correlated with the QSM values of the
+#: bilateral motor cortex (r = 0.444, P = 0.015)" (patients; n = 30-32 gives that P).
+#: Planted between the two composites below, within CLBP, for the *measured* values.
+QSM_FC_R = 0.444
+#: "QSM of the bilateral motor cortex": mean QSM of these regions.
+QSM_FC_QSM_ROIS = ("precentral_post_L", "precentral_post_R")
+#: "RS-FC of the bilateral motor cortex and the left SFGdor": mean Fisher z of these seeds'
+#: FC maps in the target region ``superior_frontal_L``.
+QSM_FC_SEEDS = ("precentral_post_L", "precentral_post_R")
+#: Correlation, across subjects, of the measured composite FC (ROI-mean Fisher z of
+#: QSM_FC_SEEDS in superior_frontal_L; SeedFC after regressing the six motion parameters,
+#: white matter and CSF signals and the 128 s cosine basis; 190 volumes, 4 mm, FWHM 12 mm)
+#: with the planted target loading: 0.81 and 0.87 in two simulations of 80 patients
+#: (seeds 1 and 2; with the motion parameters alone it is 0.45: global signal and drifts
+#: dominate). With it the loading is tied to motor iron strongly enough for the *measured*
+#: correlation to be QSM_FC_R (see :func:`qsm_fc_loading_r`); the slow calibration test
+#: checks the result.
+FC_COMPOSITE_RELIABILITY = 0.84
+#: Smoothness (FWHM, mm) of the FC loading profiles: the region masks smoothed with the
+#: seed's 6 mm kernel, then weighted by grey matter.
+FC_PROFILE_FWHM_MM = 6.0
 #: FC networks: a latent slow signal shared by the seed regions (loading 1) and a target
 #: whose loading is higher in CLBP. The SFG loading also rises with motor-cortex iron
-#: (seed: r = 0.444 between motor QSM and motor-SFG FC).
+#: (``qsm_r``: its correlation with the latent motor iron; None = set by
+#: :func:`qsm_fc_loading_r` so that the measured FC-iron correlation is QSM_FC_R).
 FC_NETWORKS = {
     "sensorimotor_L_sfg": {
         "seeds": ("postcentral_L", "precentral_post_L", "precentral_post_R"),
         "target": "superior_frontal_L", "target_label": "Frontal_Sup_2_L",
-        "loading_hc": 0.25, "loading_clbp_shift": 0.15, "qsm_r": 0.5,
+        "loading_hc": 0.25, "loading_clbp_shift": 0.15, "qsm_r": None,
     },
     "postcentral_R_precuneus": {
         "seeds": ("postcentral_R",), "target": "precuneus_R", "target_label": "Precuneus_R",
@@ -282,6 +319,34 @@ def qsm_cohen_d(roi: str) -> float:
     return QSM_SEED_T.get(roi, 0.0) * np.sqrt(1 / groups["CLBP"] + 1 / groups["HC"])
 
 
+def qsm_motor_composite_r() -> float:
+    """Correlation of the composite of QSM_FC_QSM_ROIS with the latent motor iron.
+
+    Each motor region is ``QSM_MOTOR_LOADING * m + sqrt(1 - loading**2) * e_k`` (unit
+    variance), so the mean of ``k`` of them correlates with ``m`` at
+    ``loading / sqrt(loading**2 + (1 - loading**2) / k)`` (regional noise of the maps
+    neglected: at most 0.004 ppm against 0.010 ppm).
+    """
+    lam, k = QSM_MOTOR_LOADING, len(QSM_FC_QSM_ROIS)
+    return float(lam / np.sqrt(lam**2 + (1 - lam**2) / k))
+
+
+def qsm_fc_loading_r() -> float:
+    """Correlation of the SFG loading with the latent motor iron, for a measured r of 0.444.
+
+    ``r_measured = r(composite QSM, m) * q * FC_COMPOSITE_RELIABILITY`` (the latent motor
+    iron ``m`` links the two composites), so ``q = QSM_FC_R / (qsm_motor_composite_r() *
+    FC_COMPOSITE_RELIABILITY)``.
+    """
+    return float(QSM_FC_R / (qsm_motor_composite_r() * FC_COMPOSITE_RELIABILITY))
+
+
+def network_qsm_r(name: str) -> float:
+    """The ``qsm_r`` of an FC network (resolved by :func:`qsm_fc_loading_r` when None)."""
+    q = FC_NETWORKS[name]["qsm_r"]
+    return qsm_fc_loading_r() if q is None else float(q)
+
+
 def qsm_subject_effects(participants: pd.DataFrame, pain: pd.DataFrame,
                         rng: np.random.Generator, effect_scale: float) -> pd.DataFrame:
     """Planted regional QSM offsets (ppm) and FC target loadings of every subject.
@@ -292,7 +357,7 @@ def qsm_subject_effects(participants: pd.DataFrame, pain: pd.DataFrame,
     (loading ``QSM_MOTOR_LOADING``); in patients ``m`` correlates with the VAS z-score
     at ``QSM_VAS_R / QSM_MOTOR_LOADING``, so that r(QSM postcentral_L, VAS) = QSM_VAS_R.
     FC target loadings are ``loading_hc + shift * CLBP + FC_LOADING_SD * (q*m + sqrt(1-q**2)*e)``
-    with ``q`` the network's ``qsm_r``.
+    with ``q`` the network's ``qsm_r`` (:func:`network_qsm_r`).
     """
     vas = pain.set_index("participant_id")["vas"]
     r_latent = QSM_VAS_R / QSM_MOTOR_LOADING
@@ -315,7 +380,7 @@ def qsm_subject_effects(participants: pd.DataFrame, pain: pd.DataFrame,
             delta = effect_scale * qsm_cohen_d(roi) * QSM_SUBJECT_SD_PPM
             values[f"qsm__{roi}"] = float(delta * clbp + QSM_SUBJECT_SD_PPM * unit)
         for name, net in FC_NETWORKS.items():
-            q = net["qsm_r"]
+            q = network_qsm_r(name)
             noise = q * motor + np.sqrt(1 - q**2) * rng.normal()
             values[f"fc_loading__{name}"] = float(
                 net["loading_hc"] + effect_scale * net["loading_clbp_shift"] * clbp

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
 from painmarkers.datasets._designs import (
     FC_NETWORKS,
-    QSM_NOISE_FWHM_MM,
     QSM_NOISE_SD_PPM,
     QSM_ROIS,
 )
@@ -61,23 +62,40 @@ def qsm_base_map(grid: Grid) -> np.ndarray:
 
 
 def qsm_mean_map(base: np.ndarray, masks: dict[str, np.ndarray],
-                 offsets: dict[str, float]) -> np.ndarray:
-    """A subject's noise-free map: ``base + sum(offset_roi * mask_roi)`` (uniform per region)."""
+                 offsets: dict[str, float], weight: np.ndarray | None = None) -> np.ndarray:
+    """A subject's noise-free map: ``base`` plus each region's offset.
+
+    Without ``weight`` the offset is uniform in its region. With ``weight`` (the grey-
+    matter weight of :meth:`Grid.grey_weight`) the offset at voxel v is
+    ``offset * w(v) / mean_region(w)``: the iron sits in the region's grey matter and
+    the region's mean offset is still ``offset`` exactly.
+    """
     values = np.array(base, dtype=float, copy=True)
     for roi, offset in offsets.items():
-        values[masks[roi]] += offset
+        inside = masks[roi]
+        w = None if weight is None else weight[inside]
+        if w is None or not w.mean() > 0:  # a region without grey matter: uniform
+            values[inside] += offset
+        else:
+            values[inside] += offset * w / w.mean()
     return values
 
 
-def synthesize_qsm(grid: Grid, mean_map: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def synthesize_qsm(grid: Grid, mean_map: np.ndarray, rng: np.random.Generator,
+                   fwhm_mm: float) -> np.ndarray:
     """One subject's QSM map (in-mask values, ppm, float32): ``mean_map`` plus noise.
 
-    The noise is Gaussian, spatially smooth (FWHM ``QSM_NOISE_FWHM_MM``) with SD
-    ``QSM_NOISE_SD_PPM``; offsets are uniform in each atlas region, so a regional
-    mean recovers them up to the averaged noise.
+    The noise is Gaussian, spatially smooth (a Gaussian kernel of FWHM ``fwhm_mm``, the
+    BOLD's smoothness) with SD ``QSM_NOISE_SD_PPM``; offsets are uniform in each atlas
+    region, so a regional mean recovers them up to the averaged noise.
     """
-    sigma = fwhm_to_sigma(QSM_NOISE_FWHM_MM) / grid.resolution_mm
+    sigma = fwhm_to_sigma(fwhm_mm) / grid.resolution_mm
     noise = ndimage.gaussian_filter(rng.standard_normal(grid.shape), sigma, mode="constant")
     noise = noise[grid.mask]
-    noise *= QSM_NOISE_SD_PPM / noise.std()
+    # the SD from exactly rounded sums (math.fsum): numpy's pairwise SIMD sum depends on
+    # the array's memory alignment, and a 1-ulp difference of the SD flipped the last bit
+    # of a float32 voxel now and then between a serial and a parallel run
+    mean = math.fsum(noise) / noise.size
+    sd = math.sqrt(math.fsum((noise - mean) ** 2) / noise.size)
+    noise *= QSM_NOISE_SD_PPM / sd
     return (mean_map + noise).astype(np.float32)

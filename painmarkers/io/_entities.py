@@ -42,9 +42,9 @@ class BIDSName:
     ----------
     entities : mapping of str to str
         ``key -> value`` in file order, e.g. ``{"sub": "01", "task": "rest"}``.
-    suffix : str
+    suffix : str, default=""
         The part after the last entity, e.g. ``"bold"``, ``"T1w"``, ``"mask"``.
-    extension : str
+    extension : str, default=""
         Everything from the first dot, e.g. ``".nii.gz"``, ``".json"``, ``".tsv"``.
 
     Examples
@@ -60,7 +60,27 @@ class BIDSName:
     extension: str = ""
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return the value of entity ``key`` (``default`` when absent)."""
+        """Return the value of entity ``key`` (``default`` when absent).
+
+        Parameters
+        ----------
+        key : str
+            Entity key, e.g. ``"sub"``, ``"ses"``, ``"task"``.
+        default : object, default=None
+            Returned when the name has no such entity.
+
+        Returns
+        -------
+        str or object
+            The entity's value (a label, without its key) or ``default``.
+
+        Examples
+        --------
+        >>> from painmarkers.io import parse_bids_name
+        >>> name = parse_bids_name("sub-01_task-rest_bold.nii.gz")
+        >>> name.get("task"), name.get("ses", "none")
+        ('rest', 'none')
+        """
         return self.entities.get(key, default)
 
     def __hash__(self):
@@ -81,6 +101,7 @@ def parse_bids_name(name: str | PathLike, *, require_subject: bool = True) -> BI
     Returns
     -------
     BIDSName
+        Entities (in file order), suffix and extension.
 
     Raises
     ------

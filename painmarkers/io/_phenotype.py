@@ -7,26 +7,14 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from painmarkers.exceptions import BIDSError, DataError, RegistryError
 from painmarkers.io._layout import BIDSFile
+from painmarkers.io.tables import python_scalar as scalar
 from painmarkers.io.tables import read_table
 from painmarkers.model import ClinicalScore, get_instrument
-
-
-def strip_prefix(value: Any, prefix: str) -> str:
-    text = str(value).strip()
-    return text[len(prefix):] if text.startswith(prefix) else text
-
-
-def scalar(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is pd.NA or value is pd.NaT:
-        return math.nan
-    return value
+from painmarkers.model.records import strip_prefix
 
 
 def _instrument_of(column: str) -> str | None:

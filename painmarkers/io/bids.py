@@ -23,8 +23,8 @@ images (table below)                           ``Session.images[kind]``
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from painmarkers._deprecation import rename_parameters
 from painmarkers._validation import check_tr
-from painmarkers.exceptions import (
-    BIDSError,
-    PainmarkersWarning,
-)
+from painmarkers._warnings import warn
+from painmarkers.exceptions import BIDSError
 from painmarkers.io._layout import (
     DERIVATIVE,
     RAW,
@@ -47,16 +46,11 @@ from painmarkers.io._layout import (
     raw_counterpart,
     scan_dataset,
 )
-from painmarkers.io._phenotype import (
-    new_session,
-    read_phenotype,
-    read_sessions_tsv,
-    scalar,
-    strip_prefix,
-)
+from painmarkers.io._phenotype import new_session, read_phenotype, read_sessions_tsv
 from painmarkers.io.images import header_t_r
-from painmarkers.io.tables import read_json, read_participants
+from painmarkers.io.tables import parse_participants, read_json, read_participants
 from painmarkers.model import Cohort, Session, Subject
+from painmarkers.model.records import strip_prefix
 
 __all__ = ["IMAGE_KINDS", "index_bids", "read_bids"]
 
@@ -264,6 +258,18 @@ def _t_r(bold: BIDSFile, indexes: dict[Path, DatasetIndex], raw_match: BIDSFile 
 
 
 # -- reader ---------------------------------------------------------------------------------
+class _DefaultColumn(str):
+    """The default group column, told apart from a column the caller named."""
+
+    __slots__ = ()
+
+
+#: ``read_bids``' default ``between``: absent from the data, it means "no groups" (warned);
+#: a group column the caller names must exist.
+_DEFAULT_BETWEEN = _DefaultColumn("group")
+
+
+@rename_parameters(group_column="between")
 def read_bids(
     root: str | PathLike,
     derivatives: str | PathLike | Sequence | None = None,
@@ -276,7 +282,7 @@ def read_bids(
     sessions: str | Sequence[str] | None = None,
     subjects: str | Sequence[str] | None = None,
     validate_scores: bool = True,
-    group_column: str | None = "group",
+    between: str | None = _DEFAULT_BETWEEN,
     default_session: str = "baseline",
 ) -> Cohort:
     """Read a BIDS dataset with fMRIPrep-style derivatives and phenotype tables into a Cohort.
@@ -301,7 +307,7 @@ def read_bids(
     sessions : str, list of str or None, default=None
         Keep only these session labels (``ses-`` prefix optional). Subjects
         with none of them stay in the cohort with no sessions
-        (``Cohort.select(session=...)`` drops them).
+        (``Cohort.select(sessions=...)`` drops them).
     subjects : str, list of str or None, default=None
         Read only these subjects (``sub-`` prefix optional); the other
         ``sub-*`` folders are not walked.
@@ -310,9 +316,15 @@ def read_bids(
         non-numeric, raises. If False it becomes a missing score (NaN) and one
         :class:`~painmarkers.exceptions.PainmarkersWarning` lists every such
         value with its subject, session and file.
-    group_column : str or None, default="group"
-        Column of ``participants.tsv`` holding the group label; it is
-        optional when left at ``"group"``.
+    between : str or None, default="group"
+        Column of ``participants.tsv`` holding the group labels (the
+        between-subject factor). A column named here must exist. With the
+        default, a dataset without ``participants.tsv`` or without a ``group``
+        column is read without groups, with a
+        :class:`~painmarkers.exceptions.PainmarkersWarning` saying so (analyses
+        that compare groups then refuse it); pass None to read single-group
+        data without the warning (every subject's group is then None).
+        Formerly ``group_column``.
     default_session : str, default="baseline"
         Session label of files and phenotype rows without a ``ses-`` entity /
         ``session_id`` (as ``Cohort.from_frames``).
@@ -356,10 +368,14 @@ def read_bids(
     Raises
     ------
     BIDSError
-        Missing root or derivatives folder; a ``participants.tsv`` without
-        ``participant_id`` or with duplicate ids; ``sub-*`` folders absent
-        from ``participants.tsv``; a file name that does not parse (the message
-        names the file and the entity); a file whose ``sub``/``ses`` entity
+        Missing root or derivatives folder; a missing ``participants.tsv``
+        when a group column ``between`` is asked for; a ``participants.tsv``
+        without ``participant_id``, without the group column ``between`` or
+        with duplicate ids; group labels that differ only in case or spacing
+        (``"CLBP"``, ``"clbp"``: the message names the labels and their
+        subjects); ``sub-*`` folders absent from ``participants.tsv``; a file
+        name that does not parse (the message names the file and the
+        entity); a file whose ``sub``/``ses`` entity
         contradicts its folder; two files for one image kind of one session
         (naming both and the entity to filter on); a filter value that matches
         no file; a header TR more than 1 % away from the sidecar's; a
@@ -377,9 +393,13 @@ def read_bids(
     PainmarkersWarning
         ``dataset_description.json`` is missing from ``root`` (BIDS requires
         it, but the dataset is readable without it); ``participants.tsv`` is
-        missing (subjects are then taken from the ``sub-*`` folders, without
-        groups or covariates); scores set to NaN when ``validate_scores`` is
-        False.
+        missing and ``between`` is None (subjects are then taken from the
+        ``sub-*`` folders, without groups or covariates); a group label one
+        letter away from a label held by at least three times as many
+        subjects (``"CLPB"`` beside ``"CLBP"``: a typo?), or subjects without
+        a group label; participants listed without any data (kept, with no
+        sessions); scores set to NaN when ``validate_scores`` is False. Each
+        message names the subjects or values.
 
     Notes
     -----
@@ -422,96 +442,138 @@ def read_bids(
     >>> (root / "phenotype").mkdir()
     >>> _ = (root / "phenotype" / "pain.tsv").write_text(
     ...     "participant_id\\tsession_id\\tvas\\trmdq\\n"
-    ...     "sub-01\\tses-pre\\t7.5\\t15\\nsub-01\\tses-post\\t4.0\\t12\\n")
+    ...     "sub-01\\tses-pre\\t7.5\\t15\\nsub-01\\tses-post\\t4.0\\t12\\n"
+    ...     "sub-02\\tses-pre\\t0.5\\t0\\n")
     >>> cohort = read_bids(root)
     >>> cohort
-    Cohort(2 subjects: CLBP 1, HC 1; 2 sessions)
+    Cohort(2 subjects: CLBP 1, HC 1; 3 sessions)
     >>> cohort["01"].session("pre").score("VAS")
     7.5
     """
     root = _check_root(root)
+    if not isinstance(validate_scores, bool):
+        raise TypeError(f"The 'validate_scores' parameter must be True or False. "
+                        f"Got {validate_scores!r}.")
+    _check_description(root)
+    want_subjects = _labels_arg(subjects, "subjects", "sub-")
+    want_sessions = _labels_arg(sessions, "sessions", "ses-")
+    filters = _filters(task, space, run, res, entities)
+
+    indexes = _index(root, derivatives, want_subjects)
+    people = _read_participants(root, indexes, between, want_subjects)
+    slots: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in people.ids}
+    _read_sessions_tables(indexes[0], people.keep, slots)
+    _read_phenotype_tables(root, people, default_session, validate_scores, slots)
+    _find_images(indexes, people.keep, filters, default_session, slots)
+    return _assemble(root, people, slots, want_sessions)
+
+
+# -- stages of read_bids --------------------------------------------------------------------
+@dataclass
+class _People:
+    """Participants of the dataset: ids in file order, the ones read, groups, covariates."""
+
+    ids: list[str]
+    keep: set[str]
+    groups: dict[str, str | None]
+    covariates: dict[str, dict[str, Any]]
+    cov_source: dict[tuple[str, str], str]
+    between: str | None
+
+
+def _check_description(root: Path) -> None:
     desc = root / "dataset_description.json"
     if desc.is_file():
         read_json(desc, name="dataset description")
     else:
-        warnings.warn(
-            f"The BIDS root {str(root)!r} has no dataset_description.json (BIDS requires one); "
-            "reading it anyway.", PainmarkersWarning, stacklevel=_stacklevel())
-    if not isinstance(validate_scores, bool):
-        raise TypeError(f"The 'validate_scores' parameter must be True or False. "
-                        f"Got {validate_scores!r}.")
-    want_subjects = _as_list(subjects, "subjects")
-    want_subjects = None if want_subjects is None else [strip_prefix(s, "sub-")
-                                                        for s in want_subjects]
-    want_sessions = _as_list(sessions, "sessions")
-    want_sessions = None if want_sessions is None else [strip_prefix(s, "ses-")
-                                                        for s in want_sessions]
-    filters = _filters(task, space, run, res, entities)
+        warn(f"The BIDS root {str(root)!r} has no dataset_description.json (BIDS requires one); "
+             "reading it anyway.")
 
-    indexes = _index(root, derivatives, want_subjects)
-    by_root = {idx.root: idx for idx in indexes}
+
+def _labels_arg(value: Any, name: str, prefix: str) -> list[str] | None:
+    labels = _as_list(value, name)
+    return None if labels is None else [strip_prefix(v, prefix) for v in labels]
+
+
+def _read_participants(root: Path, indexes: list[DatasetIndex], between: str | None,
+                       want_subjects: list[str] | None) -> _People:
+    """Subjects, groups and covariates from participants.tsv (or the sub-* folders)."""
     folder_subjects = sorted({s for idx in indexes for s in idx.subjects})
-
-    # participants
-    part_path = root / "participants.tsv"
-    if part_path.is_file():
-        participants = read_participants(part_path)
-        ids = [strip_prefix(v, "sub-") for v in participants["participant_id"]]
+    path = root / "participants.tsv"
+    frame = read_participants(path) if path.is_file() else None
+    warned = False
+    if between is _DEFAULT_BETWEEN and (frame is None or between not in frame.columns):
+        what = ("has no participants.tsv" if frame is None else
+                f"has a participants.tsv without a {between!r} column (columns: "
+                f"{list(frame.columns)})")
+        warn(f"The BIDS root {str(root)!r} {what}: the subjects are read without group "
+             "labels, and analyses that compare groups will refuse them. Name the group "
+             "column with between=, or pass between=None for single-group data.")
+        between, warned = None, True
+    if frame is not None:
+        people = parse_participants(frame, subject="participant_id", between=between,
+                                    table=f"participants table {str(path)!r}", error=BIDSError)
+        ids, groups, covariates = people.ids, people.groups, people.covariates
+        source = str(path)
+    elif between is not None:
+        raise BIDSError(
+            f"The BIDS root {str(root)!r} has no participants.tsv, so the group column "
+            f"{between!r} cannot be read. Add participants.tsv (columns participant_id, "
+            f"{between} and any covariates), or pass between=None to read the "
+            f"{len(folder_subjects)} sub-* folders as one group without covariates."
+        )
     else:
-        warnings.warn(
-            f"The BIDS root {str(root)!r} has no participants.tsv; taking subjects from the "
-            f"sub-* folders ({len(folder_subjects)}) without groups or covariates.",
-            PainmarkersWarning, stacklevel=_stacklevel())
-        participants = pd.DataFrame({"participant_id": [f"sub-{s}" for s in folder_subjects]})
-        ids = list(folder_subjects)
+        if not warned:
+            warn(f"The BIDS root {str(root)!r} has no participants.tsv; taking subjects from "
+                 f"the sub-* folders ({len(folder_subjects)}) without groups or covariates.")
+        ids, source = list(folder_subjects), ""
+        groups, covariates = [None] * len(ids), [{} for _ in ids]
     if not ids:
         raise BIDSError(f"The BIDS dataset {str(root)!r} has no participants.")
-    if group_column is not None and group_column not in participants.columns:
-        if group_column != "group":
-            raise BIDSError(f"participants.tsv in {str(root)!r} has no group column "
-                            f"{group_column!r}; its columns are {list(participants.columns)}.")
-        group_column = None
     known = set(ids)
     if want_subjects is not None:
         absent = [s for s in want_subjects if s not in known]
         if absent:
             raise BIDSError(f"Subject(s) {absent} given in subjects= are not in the dataset "
                             f"{str(root)!r} (it has {len(ids)} participants).")
-    keep = set(want_subjects) if want_subjects is not None else known
     # with subjects= the walk covers only known subjects, so strays can only appear without it
     strays = [] if want_subjects is not None else sorted(set(folder_subjects) - known)
     if strays:
         raise BIDSError(f"Subject folder(s) {['sub-' + s for s in strays]} have no row in "
                         f"participants.tsv of {str(root)!r}; add them (BIDS requires every "
                         "subject to be listed) or leave them out with subjects=.")
+    return _People(
+        ids=ids, keep=set(want_subjects) if want_subjects is not None else known,
+        groups=dict(zip(ids, groups, strict=True)),
+        covariates=dict(zip(ids, covariates, strict=True)),
+        cov_source={(sid, c): source for sid, covs in zip(ids, covariates, strict=True)
+                    for c in covs},
+        between=between,
+    )
 
-    sessions_of: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in ids}
-    covariates: dict[str, dict[str, Any]] = {}
-    cov_source: dict[tuple[str, str], str] = {}
-    groups: dict[str, str | None] = {}
-    cov_cols = [c for c in participants.columns if c not in ("participant_id", group_column)]
-    for sid, (_, row) in zip(ids, participants.iterrows()):
-        g = row[group_column] if group_column is not None else None
-        groups[sid] = None if g is None or pd.isna(g) else str(g)
-        covariates[sid] = {c: scalar(row[c]) for c in cov_cols}
-        for c in cov_cols:
-            cov_source[(sid, c)] = str(part_path)
 
-    # sessions.tsv: order and metadata
-    for idx in indexes[:1]:
-        for f in idx.files:
-            if f.suffix == "sessions" and f.extension == ".tsv" and f.entities["sub"] in keep:
-                read_sessions_tsv(f, sessions_of[f.entities["sub"]])
+def _read_sessions_tables(raw: DatasetIndex, keep: set[str], slots: dict) -> None:
+    """Sessions (in order) and their metadata from each subject's sessions.tsv."""
+    for f in raw.files:
+        if f.suffix == "sessions" and f.extension == ".tsv" and f.entities["sub"] in keep:
+            read_sessions_tsv(f, slots[f.entities["sub"]])
 
+
+def _read_phenotype_tables(root: Path, people: _People, default_session: str,
+                           validate_scores: bool, slots: dict) -> None:
+    """Scores, session metadata and covariates from phenotype/*.tsv."""
     bad: list[str] = []
-    read_phenotype(root, known, keep, default_session, validate_scores, sessions_of,
-                    covariates, cov_source, groups, group_column, bad)
+    read_phenotype(root, set(people.ids), people.keep, default_session, validate_scores, slots,
+                   people.covariates, people.cov_source, people.groups, people.between, bad)
     if bad:
-        warnings.warn(f"{len(bad)} phenotype score(s) are invalid and were set to NaN "
-                      "(validate_scores=False):\n  " + "\n  ".join(bad), PainmarkersWarning,
-                      stacklevel=_stacklevel())
+        warn(f"{len(bad)} phenotype score(s) are invalid and were set to NaN "
+             "(validate_scores=False):\n  " + "\n  ".join(bad))
 
-    # images
+
+def _find_images(indexes: list[DatasetIndex], keep: set[str], filters: dict[str, str],
+                 default_session: str, slots: dict) -> None:
+    """Images of each session (one file per kind) and the TR of its BOLD series."""
+    by_root = {idx.root: idx for idx in indexes}
     files_of: dict[tuple[str, str], list[BIDSFile]] = {}
     all_files = [f for idx in indexes for f in idx.files]
     _check_filters(filters, all_files)
@@ -525,7 +587,7 @@ def read_bids(
         files_of.setdefault((sub, ses), []).append(f)
     for (sub, ses), files in sorted(files_of.items()):
         chosen = _pick_images(sub, ses, files, filters)
-        slot = sessions_of[sub].setdefault(ses, new_session())
+        slot = slots[sub].setdefault(ses, new_session())
         slot["images"] = {k: f.path.absolute() for k, f in chosen.items()}
         bold = chosen.get("bold") or chosen.get("bold_raw")
         if bold is not None:
@@ -539,41 +601,30 @@ def read_bids(
                 if k in bold.entities:
                     meta.setdefault(k, bold.entities[k])
 
-    # assemble
+
+def _assemble(root: Path, people: _People, slots: dict, want_sessions: list[str] | None
+              ) -> Cohort:
+    """The Cohort: one subject per participant read, with the sessions asked for."""
     if want_sessions is not None:
-        present = {ses for s in keep for ses in sessions_of[s]}
+        present = {ses for s in people.keep for ses in slots[s]}
         absent = [s for s in want_sessions if s not in present]
         if absent:
             raise BIDSError(f"Session(s) {absent} given in sessions= are not in the dataset "
                             f"{str(root)!r} (sessions: {sorted(present)}).")
-    subjects_out = []
-    for sid in ids:
-        if sid not in keep:
+    empty = [sid for sid in people.ids if sid in people.keep and not slots[sid]]
+    if empty:
+        warn(f"Participant(s) {empty} of {str(root)!r} have no data (no session, phenotype row "
+             "or image); they are kept in the cohort without sessions, so that tables of the "
+             "cohort (e.g. Table 1) still count them.")
+    subjects = []
+    for sid in people.ids:
+        if sid not in people.keep:
             continue
-        ses_objs = []
-        for label, d in sessions_of[sid].items():
-            if want_sessions is not None and label not in want_sessions:
-                continue
-            ses_objs.append(Session(label, tuple(d["scores"]), (), d["images"], d["metadata"]))
-        subjects_out.append(Subject(sid, groups[sid], covariates[sid], ses_objs))
-    return Cohort(subjects_out)
-
-
-def _stacklevel() -> int:
-    """Stack level pointing at the caller of read_bids (or of Cohort.from_bids)."""
-    import inspect
-
-    level = 1
-    frame = inspect.currentframe()
-    try:
-        frame = frame.f_back  # read_bids
-        while frame is not None and frame.f_globals.get("__name__", "").startswith(
-                ("painmarkers.io", "painmarkers.model")):
-            frame = frame.f_back
-            level += 1
-    finally:
-        del frame
-    return level
+        sessions = [Session(label, tuple(d["scores"]), (), d["images"], d["metadata"])
+                    for label, d in slots[sid].items()
+                    if want_sessions is None or label in want_sessions]
+        subjects.append(Subject(sid, people.groups[sid], people.covariates[sid], sessions))
+    return Cohort(subjects)
 
 
 def _filters(task, space, run, res, entities) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+import numbers
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from os import PathLike
@@ -13,43 +13,14 @@ import numpy as np
 import pandas as pd
 
 from painmarkers import schema
-from painmarkers.exceptions import DataError, RegistryError
-from painmarkers.model.instruments import get_instrument
-from painmarkers.model.records import ClinicalScore, ROIMeasure, Session, Subject
+from painmarkers._deprecation import deprecate_positional, rename_parameters
+from painmarkers.exceptions import DataError
+from painmarkers.model.records import Session, Subject, strip_prefix
 
 __all__ = ["Cohort"]
 
-_SUBJECT_ALIASES = ("subject_id", "participant_id", "subject", "sub")
-_SESSION_ALIASES = ("session", "session_id", "ses")
-
-
-def _pick_column(frame: pd.DataFrame, given: str | None, aliases: Sequence[str], what: str,
-                 table: str, required: bool = True) -> str | None:
-    if given is not None:
-        if given not in frame.columns:
-            raise DataError(f"The {table} table has no {what} column {given!r}; it has "
-                            f"{list(frame.columns)}.")
-        return given
-    for name in aliases:
-        if name in frame.columns:
-            return name
-    if required:
-        raise DataError(f"The {table} table needs a {what} column (one of {list(aliases)}); it "
-                        f"has {list(frame.columns)}.")
-    return None
-
-
-def _clean_id(value: Any, prefix: str) -> str:
-    text = str(value).strip()
-    return text[len(prefix):] if text.startswith(prefix) else text
-
-
-def _python_scalar(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is pd.NA or value is pd.NaT:
-        return math.nan
-    return value
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real)
 
 
 class Cohort:
@@ -69,8 +40,9 @@ class Cohort:
 
     See Also
     --------
-    Cohort.from_frames : build a cohort from participant and score tables.
-    Cohort.from_bids : build a cohort from a BIDS dataset.
+    Cohort.from_frames : Build a cohort from participant and score tables.
+    Cohort.from_bids : Build a cohort from a BIDS dataset.
+    painmarkers.io.read_bids : Read a BIDS dataset and its derivatives.
 
     Examples
     --------
@@ -128,10 +100,10 @@ class Cohort:
         return iter(self._subjects)
 
     def __contains__(self, subject_id: object) -> bool:
-        return isinstance(subject_id, str) and _clean_id(subject_id, "sub-") in self._index
+        return isinstance(subject_id, str) and strip_prefix(subject_id, "sub-") in self._index
 
     def __getitem__(self, subject_id: str) -> Subject:
-        key = _clean_id(subject_id, "sub-")
+        key = strip_prefix(subject_id, "sub-")
         if key not in self._index:
             raise KeyError(f"No subject {subject_id!r} in the cohort.")
         return self._index[key]
@@ -149,22 +121,38 @@ class Cohort:
         return f"Cohort({len(self)} subjects: {parts}; {self.n_sessions} sessions)"
 
     def iter_sessions(self) -> Iterator[tuple[Subject, Session]]:
-        """Yield ``(subject, session)`` pairs in order."""
+        """Yield ``(subject, session)`` pairs in order.
+
+        Yields
+        ------
+        subject : Subject
+            The subject.
+        session : Session
+            One of its sessions.
+
+        Examples
+        --------
+        >>> from painmarkers import Cohort, Session, Subject
+        >>> cohort = Cohort([Subject("01", sessions=[Session("pre"), Session("post")])])
+        >>> [(sub.id, ses.label) for sub, ses in cohort.iter_sessions()]
+        [('01', 'pre'), ('01', 'post')]
+        """
         for sub in self._subjects:
             for ses in sub.sessions:
                 yield sub, ses
 
     # -- constructors ---------------------------------------------------------------------
     @classmethod
+    @rename_parameters(subject_col="subject", group_col="between", session_col="within")
     def from_frames(
         cls,
         participants: pd.DataFrame,
         scores: pd.DataFrame | None = None,
         measures: pd.DataFrame | None = None,
         *,
-        subject_col: str | None = None,
-        group_col: str | None = "group",
-        session_col: str | None = None,
+        subject: str | None = None,
+        between: str | None = "group",
+        within: str | None = None,
         instruments: Mapping[str, str] | None = None,
         default_session: str = "baseline",
     ) -> Cohort:
@@ -174,8 +162,8 @@ class Cohort:
         ----------
         participants : DataFrame
             One row per subject: an id column (``participant_id`` or
-            ``subject_id``; a ``sub-`` prefix is removed), a group column and
-            any covariates (every other column).
+            ``subject_id``; a ``sub-`` prefix is removed), the group column
+            ``between`` and any covariates (every other column).
         scores : DataFrame or None, default=None
             Clinical scores, either *long* (columns id, session, ``instrument``,
             ``value``) or *wide* (columns id, session and one column per
@@ -185,29 +173,58 @@ class Cohort:
         measures : DataFrame or None, default=None
             ROI measures in long form: id, session, ``roi``, ``feature``,
             ``value`` and optionally ``extractor``.
-        subject_col, session_col : str or None, default=None
-            Names of the id and session columns; found automatically when None.
-        group_col : str or None, default="group"
-            Name of the group column; None when there are no groups.
+        subject : str or None, default=None
+            Column of subject ids in every table; found automatically when
+            None (``subject_id``, ``participant_id``, ``subject`` or ``sub``).
+            Formerly ``subject_col``.
+        between : str or None, default="group"
+            Column of ``participants`` holding the group labels. Pass None for
+            data without groups (every subject's group is then None). Formerly
+            ``group_col``.
+        within : str or None, default=None
+            Column of session labels in ``scores`` and ``measures`` (``ses-``
+            prefix removed); found automatically when None (``session``,
+            ``session_id`` or ``ses``). Formerly ``session_col``.
         instruments : mapping of str to str or None, default=None
-            For wide scores: map column names to instrument names. When None,
-            every non-id column must name a registered instrument.
+            For wide scores: map column names to instrument names (columns not
+            in the mapping are not read). When None, every non-id column must
+            name a registered instrument.
         default_session : str, default="baseline"
             Session label used when a table has no session column.
 
         Returns
         -------
         Cohort
+            One subject per row of ``participants``, in order; a subject
+            without scores or measures has no sessions.
 
         Raises
         ------
         DataError
-            Missing id column, duplicate subjects or (subject, session,
-            instrument) rows, scores of subjects absent from ``participants``,
-            wide columns that are not instruments.
+            Missing id column, a group column ``between`` absent from
+            ``participants``, group labels that differ only in case or spacing
+            (``"CLBP"`` and ``"clbp"``; the message names the labels and their
+            subjects), empty or duplicate subject ids, duplicate (subject,
+            session, instrument) or (subject, session, feature, ROI) rows, scores
+            or measures of subjects absent from ``participants``, wide columns
+            that are not instruments, non-numeric values.
         ScoreRangeError
             A score outside its instrument's range (the message names the
             subject and session).
+        RegistryError
+            An unknown instrument in a long score table.
+
+        Warns
+        -----
+        PainmarkersWarning
+            A group label one letter away from a label held by at least three
+            times as many subjects (``"CLPB"`` beside ``"CLBP"``: a typo?), or
+            subjects without a group label; the message names them.
+
+        Notes
+        -----
+        The tables are parsed column-wise by :mod:`painmarkers.io.tables`
+        (139 200 measure rows in about a second; see ``benchmarks/bench_tables.py``).
 
         Examples
         --------
@@ -221,124 +238,11 @@ class Cohort:
         >>> Cohort.from_frames(participants, scores)
         Cohort(2 subjects: CLBP 2; 4 sessions)
         """
-        if not isinstance(participants, pd.DataFrame):
-            raise TypeError("The 'participants' parameter must be a pandas DataFrame. "
-                            f"Got {type(participants).__name__}.")
-        id_col = _pick_column(participants, subject_col, _SUBJECT_ALIASES, "subject id",
-                              "participants")
-        if group_col is not None and group_col not in participants.columns:
-            if group_col != "group":
-                raise DataError(f"The participants table has no group column {group_col!r}; it "
-                                f"has {list(participants.columns)}.")
-            group_col = None
-        ids = participants[id_col].map(lambda v: _clean_id(v, "sub-"))
-        dup = sorted(ids[ids.duplicated()].unique())
-        if dup:
-            raise DataError(f"Duplicate subject id(s) in the participants table: {dup}.")
-        cov_cols = [c for c in participants.columns if c not in (id_col, group_col)]
+        from painmarkers.io.tables import cohort_from_frames
 
-        sessions: dict[str, dict[str, dict[str, list]]] = {i: {} for i in ids}
-
-        def slot(sid: str, ses: str, table: str) -> dict[str, list]:
-            if sid not in sessions:
-                raise DataError(f"Subject {sid!r} appears in the {table} table but not in the "
-                                "participants table.")
-            return sessions[sid].setdefault(ses, {"scores": [], "measures": []})
-
-        if scores is not None:
-            cls._parse_scores(scores, subject_col, session_col, instruments, default_session,
-                              slot)
-        if measures is not None:
-            cls._parse_measures(measures, subject_col, session_col, default_session, slot)
-
-        subjects = []
-        for row_id, (_, row) in zip(ids, participants.iterrows(), strict=True):
-            group = None
-            if group_col is not None:
-                g = row[group_col]
-                group = None if pd.isna(g) else str(g)
-            covs = {c: _python_scalar(row[c]) for c in cov_cols}
-            try:
-                ses_objs = [Session(label, tuple(d["scores"]), tuple(d["measures"]))
-                            for label, d in sessions[row_id].items()]
-            except DataError as exc:
-                raise DataError(f"Subject {row_id!r}: {exc}") from None
-            subjects.append(Subject(row_id, group, covs, ses_objs))
-        return cls(subjects)
-
-    @staticmethod
-    def _parse_scores(scores, subject_col, session_col, instruments, default_session, slot):
-        if not isinstance(scores, pd.DataFrame):
-            raise TypeError(f"The 'scores' parameter must be a DataFrame. Got {type(scores)}.")
-        sid_col = _pick_column(scores, subject_col, _SUBJECT_ALIASES, "subject id", "scores")
-        ses_col = _pick_column(scores, session_col, _SESSION_ALIASES, "session", "scores",
-                               required=False)
-        if {"instrument", "value"} <= set(scores.columns):
-            records = [
-                (r[sid_col], r[ses_col] if ses_col else default_session, r["instrument"],
-                 r["value"])
-                for _, r in scores.iterrows()
-            ]
-        else:
-            value_cols = [c for c in scores.columns if c not in (sid_col, ses_col)]
-            mapping = dict(instruments) if instruments is not None else {}
-            if instruments is None:
-                unknown = []
-                for c in value_cols:
-                    try:
-                        mapping[c] = get_instrument(c).name
-                    except RegistryError:
-                        unknown.append(c)
-                if unknown:
-                    raise DataError(
-                        f"Score column(s) {unknown} are not registered instruments. Pass "
-                        "instruments={column: instrument} (and drop non-score columns), or "
-                        "register them with painmarkers.register_instrument."
-                    )
-            records = [
-                (r[sid_col], r[ses_col] if ses_col else default_session, mapping[c], r[c])
-                for _, r in scores.iterrows() for c in value_cols if c in mapping
-            ]
-        seen = set()
-        for sid, ses, inst, value in records:
-            sid, ses = _clean_id(sid, "sub-"), _clean_id(ses, "ses-")
-            try:
-                name = get_instrument(inst).name
-            except RegistryError as exc:
-                raise RegistryError(f"Subject {sid!r}, session {ses!r}: {exc.args[0]}") from None
-            key = (sid, ses, name)
-            if key in seen:
-                raise DataError(f"Subject {sid!r} session {ses!r} has more than one {name} score.")
-            seen.add(key)
-            value = math.nan if value is None or (not isinstance(value, str) and pd.isna(value)) \
-                else value
-            try:
-                score = ClinicalScore(name, value)
-            except DataError as exc:
-                raise type(exc)(f"Subject {sid!r}, session {ses!r}: {exc}") from None
-            slot(sid, ses, "scores")["scores"].append(score)
-
-    @staticmethod
-    def _parse_measures(measures, subject_col, session_col, default_session, slot):
-        if not isinstance(measures, pd.DataFrame):
-            raise TypeError(f"The 'measures' parameter must be a DataFrame. Got {type(measures)}.")
-        sid_col = _pick_column(measures, subject_col, _SUBJECT_ALIASES, "subject id", "measures")
-        ses_col = _pick_column(measures, session_col, _SESSION_ALIASES, "session", "measures",
-                               required=False)
-        missing = [c for c in ("roi", "feature", "value") if c not in measures.columns]
-        if missing:
-            raise DataError(f"The measures table lacks column(s) {missing}; it has "
-                            f"{list(measures.columns)}.")
-        has_ext = "extractor" in measures.columns
-        for _, r in measures.iterrows():
-            sid = _clean_id(r[sid_col], "sub-")
-            ses = _clean_id(r[ses_col], "ses-") if ses_col else default_session
-            ext = r["extractor"] if has_ext and isinstance(r["extractor"], str) else None
-            try:
-                m = ROIMeasure(str(r["roi"]), str(r["feature"]), r["value"], ext)
-            except DataError as exc:
-                raise DataError(f"Subject {sid!r}, session {ses!r}: {exc}") from None
-            slot(sid, ses, "measures")["measures"].append(m)
+        return cohort_from_frames(participants, scores, measures, subject=subject,
+                                  between=between, within=within, instruments=instruments,
+                                  default_session=default_session)
 
     @classmethod
     def from_bids(cls, root: str | PathLike, derivatives: str | PathLike | Sequence | None = None,
@@ -350,7 +254,7 @@ class Cohort:
         root : path-like
             Root of the BIDS dataset (holding ``participants.tsv``).
         derivatives : path-like, list of path-like or None, default=None
-            fMRIPrep-style derivative folders to search for preprocessed images;
+            Derivative folders (fMRIPrep-style) to search for preprocessed images;
             None looks in ``<root>/derivatives``.
         **kwargs
             Passed to :func:`painmarkers.io.read_bids`.
@@ -358,6 +262,17 @@ class Cohort:
         Returns
         -------
         Cohort
+            One subject per row of ``participants.tsv`` (or per ``sub-*`` folder), with
+            their sessions, scores and images.
+
+        Raises
+        ------
+        BIDSError
+            The dataset or a file of it cannot be read (the message names the file).
+
+        See Also
+        --------
+        painmarkers.io.read_bids : The reader, with every option.
         """
         from painmarkers.io.bids import read_bids
 
@@ -365,33 +280,76 @@ class Cohort:
 
     # -- views ----------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """Return the long tidy table: one row per score, ROI measure and numeric metadata.
+        """Return the long tidy table: one row per covariate, score, ROI measure and metadata.
 
         Returns
         -------
         DataFrame
             Columns ``subject_id, group, session, kind, name, roi, value,
-            extractor``. ``kind`` is ``"score"`` (``name`` = instrument),
-            ``"measure"`` (``name`` = feature, ``roi`` = ROI) or ``"metadata"``
-            (numeric session metadata such as ``mean_fd``). Subject-level
-            covariates are in :meth:`participants`.
+            extractor, text``. ``kind`` is:
+
+            - ``"covariate"``: a subject-level covariate (``session`` is None,
+              ``name`` the covariate); numbers in ``value``, any other value
+              (``sex = "F"``) in ``text`` with ``value`` NaN;
+            - ``"score"``: a clinical score (``name`` = instrument);
+            - ``"measure"``: an ROI measure (``name`` = feature, ``roi`` = ROI,
+              ``extractor`` its provenance);
+            - ``"metadata"``: numeric session metadata (``t_r``, ``mean_fd``, ...).
+
+            ``value`` is float; ``text`` is None except for non-numeric
+            covariates. Per subject, covariate rows come first, then each
+            session's rows. A subject without sessions has only its covariate
+            rows; a session without any number has no row.
+
+        See Also
+        --------
+        Cohort.wide : The same numbers, one row per (subject, session).
+
+        Notes
+        -----
+        Every function of :mod:`painmarkers.stats` accepts this table in place
+        of the Cohort: it is pivoted back to the :meth:`wide` table (covariates
+        repeated on each session row) with the same values.
         """
         rows = []
-        for sub, ses in self.iter_sessions():
-            base = (sub.id, sub.group, ses.label)
-            rows.extend((*base, "score", sc.instrument, None, sc.value, None) for sc in ses.scores)
-            rows.extend((*base, "measure", m.feature, m.roi, m.value, m.extractor)
-                        for m in ses.measures)
-            rows.extend((*base, "metadata", k, None, float(v), None)
-                        for k, v in ses.metadata.items()
-                        if isinstance(v, int | float | np.number) and not isinstance(v, bool))
-        columns = [*schema.TIDY_COLUMNS, schema.EXTRACTOR]
-        frame = pd.DataFrame(rows, columns=columns)
+        for sub in self._subjects:
+            for k, v in sub.covariates.items():
+                if _is_number(v):
+                    rows.append((sub.id, sub.group, None, "covariate", k, None, float(v), None,
+                                 None))
+                else:
+                    text = None if v is None or (isinstance(v, float) and v != v) else str(v)
+                    rows.append((sub.id, sub.group, None, "covariate", k, None, np.nan, None,
+                                 text))
+            for ses in sub.sessions:
+                base = (sub.id, sub.group, ses.label)
+                rows.extend((*base, "score", sc.instrument, None, sc.value, None, None)
+                            for sc in ses.scores)
+                rows.extend((*base, "measure", m.feature, m.roi, m.value, m.extractor, None)
+                            for m in ses.measures)
+                rows.extend((*base, "metadata", k, None, float(v), None, None)
+                            for k, v in _numeric_metadata(ses))
+        columns = [*schema.TIDY_COLUMNS, schema.EXTRACTOR, schema.TEXT]
+        frame = pd.DataFrame(rows, columns=columns, dtype=object)
         frame[schema.VALUE] = frame[schema.VALUE].astype(float)
         return frame
 
     def participants(self) -> pd.DataFrame:
-        """Return one row per subject: ``subject_id``, ``group``, covariates, ``n_sessions``."""
+        """Return one row per subject: ``subject_id``, ``group``, covariates, ``n_sessions``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``subject_id``, ``group``, one column per covariate (in the order
+            first met), ``n_sessions``; one row per subject, in order.
+
+        Examples
+        --------
+        >>> from painmarkers import Cohort, Session, Subject
+        >>> Cohort([Subject("01", "CLBP", {"age": 44}, [Session("pre")])]).participants()
+          subject_id group  age  n_sessions
+        0         01  CLBP   44           1
+        """
         rows = []
         for s in self._subjects:
             rows.append({schema.SUBJECT: s.id, schema.GROUP: s.group, **dict(s.covariates),
@@ -404,7 +362,7 @@ class Cohort:
         return frame[cols + rest]
 
     def wide(self, *, covariates: bool = True) -> pd.DataFrame:
-        """Return one row per (subject, session) with scores and measures as columns.
+        """Return one row per (subject, session) with every number of the session as a column.
 
         Parameters
         ----------
@@ -414,15 +372,25 @@ class Cohort:
         Returns
         -------
         DataFrame
-            Columns ``subject_id, group, session``, then covariates, then one
-            column per instrument (e.g. ``VAS``) and one per measure named by
+            Columns ``subject_id, group, session``, then covariates, numeric
+            session metadata (``t_r``, ``mean_fd``, ...), one column per
+            instrument (e.g. ``VAS``) and one per measure named by
             :func:`painmarkers.schema.measure_column` (``"alff__SMA_L"``).
+
+        Notes
+        -----
+        When two sources give a column of the same name, the more specific
+        wins: a session's metadata over a subject's covariate (``age`` in
+        ``sessions.tsv`` over ``age`` in ``participants.tsv``), then scores,
+        then measures. :meth:`to_frame` pivoted by :mod:`painmarkers.stats`
+        follows the same rule.
         """
         rows = []
         for sub, ses in self.iter_sessions():
             row = {schema.SUBJECT: sub.id, schema.GROUP: sub.group, schema.SESSION: ses.label}
             if covariates:
                 row.update(dict(sub.covariates))
+            row.update({k: float(v) for k, v in _numeric_metadata(ses)})
             row.update({sc.instrument: sc.value for sc in ses.scores})
             row.update({schema.measure_column(m.feature, m.roi): m.value for m in ses.measures})
             rows.append(row)
@@ -431,42 +399,55 @@ class Cohort:
         return pd.DataFrame(rows)
 
     # -- derived cohorts -------------------------------------------------------------------
-    def select(self, group: str | Sequence[str] | None = None,
-               session: str | Sequence[str] | None = None,
+    @rename_parameters(group="levels", session="sessions")
+    @deprecate_positional(levels=1, sessions=2, subjects=3)
+    def select(self, *, levels: str | Sequence[str] | None = None,
+               sessions: str | Sequence[str] | None = None,
                subjects: Sequence[str] | None = None) -> Cohort:
         """Return the sub-cohort of some groups, sessions or subjects.
 
         Parameters
         ----------
-        group : str, list of str or None, default=None
-            Keep subjects of these groups.
-        session : str, list of str or None, default=None
-            Keep only these sessions; subjects left with no session are dropped.
-        subjects : list of str or None, default=None
-            Keep these subject ids.
+        levels : str, list of str or None, default=None
+            Keep subjects of these group labels. Formerly ``group``.
+        sessions : str, list of str or None, default=None
+            Keep only these session labels (``ses-`` prefix optional); subjects
+            left with no session are dropped. Formerly ``session``.
+        subjects : str, list of str or None, default=None
+            Keep these subject ids (``sub-`` prefix optional).
 
         Returns
         -------
         Cohort
+            A new cohort with the subjects (and sessions) kept, in the original order.
 
         Raises
         ------
         DataError
-            A requested group, session or subject is absent from the cohort.
+            A requested group label, session or subject is absent from the cohort.
+
+        Examples
+        --------
+        >>> from painmarkers import Cohort, Session, Subject
+        >>> cohort = Cohort([Subject("01", "CLBP", sessions=[Session("pre"), Session("post")]),
+        ...                  Subject("02", "HC", sessions=[Session("pre")])])
+        >>> cohort.select(levels="CLBP", sessions="post")
+        Cohort(1 subjects: CLBP 1; 1 sessions)
         """
         def as_set(v):
             return None if v is None else {v} if isinstance(v, str) else set(v)
 
-        groups, sessions = as_set(group), as_set(session)
-        ids = None if subjects is None else {_clean_id(s, "sub-") for s in subjects}
+        groups, wanted = as_set(levels), as_set(sessions)
+        ids = as_set(subjects)
+        ids = None if ids is None else {strip_prefix(s, "sub-") for s in ids}
         if groups is not None and not groups <= set(self.groups):
             raise DataError(f"Group(s) {sorted(groups - set(self.groups))} not in the cohort "
                             f"(groups: {list(self.groups)}).")
-        if sessions is not None:
-            sessions = {_clean_id(s, "ses-") for s in sessions}
+        if wanted is not None:
+            wanted = {strip_prefix(s, "ses-") for s in wanted}
             present = {ses.label for _, ses in self.iter_sessions()}
-            if not sessions <= present:
-                raise DataError(f"Session(s) {sorted(sessions - present)} not in the cohort "
+            if not wanted <= present:
+                raise DataError(f"Session(s) {sorted(wanted - present)} not in the cohort "
                                 f"(sessions: {sorted(present)}).")
         if ids is not None and not ids <= set(self._index):
             raise DataError(f"Subject(s) {sorted(ids - set(self._index))} not in the cohort.")
@@ -476,8 +457,8 @@ class Cohort:
                 continue
             if ids is not None and sub.id not in ids:
                 continue
-            if sessions is not None:
-                kept = tuple(s for s in sub.sessions if s.label in sessions)
+            if wanted is not None:
+                kept = tuple(s for s in sub.sessions if s.label in wanted)
                 if not kept:
                     continue
                 sub = dataclasses.replace(sub, sessions=kept)
@@ -499,39 +480,30 @@ class Cohort:
         Returns
         -------
         Cohort
+            A new cohort; this one is unchanged.
 
         Raises
         ------
         DataError
-            Unknown subject or session, or a measure that exists already.
+            Unknown subject or session, a non-numeric value, or a measure that
+            exists already; the message names the subject and session.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from painmarkers import Cohort, Session, Subject
+        >>> cohort = Cohort([Subject("01", sessions=[Session("pre")])])
+        >>> table = pd.DataFrame({"subject_id": ["01"], "session": ["pre"], "roi": ["SMA_L"],
+        ...                       "feature": ["alff"], "value": [0.8]})
+        >>> cohort.with_measures(table)["01"].session("pre").measure("alff", "SMA_L")
+        0.8
         """
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"with_measures expects a DataFrame. Got {type(frame).__name__}.")
-        new: dict[tuple[str, str], list[ROIMeasure]] = {}
+        from painmarkers.io.tables import add_measures
 
-        def slot(sid, ses, table):
-            if sid not in self._index:
-                raise DataError(f"Subject {sid!r} in the measures table is not in the cohort.")
-            if ses not in self._index[sid].session_labels:
-                raise DataError(f"Subject {sid!r} has no session {ses!r} (it has "
-                                f"{list(self._index[sid].session_labels)}).")
-            return {"measures": new.setdefault((sid, ses), [])}
+        return add_measures(self, frame, replace=replace)
 
-        self._parse_measures(frame, None, None, "baseline", slot)
-        subjects = []
-        for sub in self._subjects:
-            sessions = []
-            for ses in sub.sessions:
-                added = new.get((sub.id, ses.label))
-                if added:
-                    keys = {(m.feature, m.roi) for m in added}
-                    old = ses.measures
-                    if replace:
-                        old = tuple(m for m in old if (m.feature, m.roi) not in keys)
-                    try:
-                        ses = dataclasses.replace(ses, measures=(*old, *added))
-                    except DataError as exc:
-                        raise DataError(f"Subject {sub.id!r}: {exc}") from None
-                sessions.append(ses)
-            subjects.append(dataclasses.replace(sub, sessions=tuple(sessions)))
-        return Cohort(subjects)
+
+def _numeric_metadata(ses: Session) -> list[tuple[str, Any]]:
+    """The numeric (not boolean) metadata of a session, in order."""
+    return [(k, v) for k, v in ses.metadata.items()
+            if isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)]

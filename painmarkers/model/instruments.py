@@ -30,6 +30,11 @@ class Instrument:
     aliases : tuple of str, default=()
         Other names accepted by :func:`get_instrument`.
 
+    Raises
+    ------
+    ValueError
+        An empty name, an unknown ``direction`` or ``low >= high``.
+
     Examples
     --------
     >>> from painmarkers.model import Instrument
@@ -59,7 +64,25 @@ class Instrument:
         object.__setattr__(self, "aliases", tuple(self.aliases))
 
     def contains(self, value: float) -> bool:
-        """Return True if ``value`` lies in the inclusive valid range."""
+        """Return True if ``value`` lies in the inclusive valid range.
+
+        Parameters
+        ----------
+        value : float
+            A score.
+
+        Returns
+        -------
+        bool
+            ``low <= value <= high``.
+
+        Examples
+        --------
+        >>> from painmarkers.model import get_instrument
+        >>> vas = get_instrument("VAS")
+        >>> vas.contains(10.0), vas.contains(10.5)
+        (True, False)
+        """
         return self.low <= value <= self.high
 
 
@@ -86,6 +109,13 @@ def register_instrument(instrument: Instrument, *, overwrite: bool = False) -> I
     ------
     RegistryError
         If the name or an alias is taken and ``overwrite`` is False.
+    TypeError
+        ``instrument`` is not an :class:`Instrument`.
+
+    See Also
+    --------
+    get_instrument : Look an instrument up by name or alias.
+    list_instruments : The registered names.
 
     Examples
     --------
@@ -113,6 +143,16 @@ def register_instrument(instrument: Instrument, *, overwrite: bool = False) -> I
 def get_instrument(name: str) -> Instrument:
     """Return the registered instrument called ``name`` (case-insensitive, aliases allowed).
 
+    Parameters
+    ----------
+    name : str or Instrument
+        Canonical name or alias, any case; an :class:`Instrument` is returned as is.
+
+    Returns
+    -------
+    Instrument
+        The registered instrument.
+
     Raises
     ------
     RegistryError
@@ -137,7 +177,23 @@ def get_instrument(name: str) -> Instrument:
 
 
 def list_instruments() -> list[str]:
-    """Return the canonical names of the registered instruments, sorted."""
+    """Return the canonical names of the registered instruments, sorted.
+
+    Returns
+    -------
+    list of str
+        The names (VAS, NRS, RMDQ and ODI are built in).
+
+    See Also
+    --------
+    register_instrument : Add an instrument.
+
+    Examples
+    --------
+    >>> from painmarkers.model import list_instruments
+    >>> {"NRS", "ODI", "RMDQ", "VAS"} <= set(list_instruments())
+    True
+    """
     return sorted(_REGISTRY)
 
 

@@ -17,6 +17,12 @@ from painmarkers.model.instruments import get_instrument
 __all__ = ["ClinicalScore", "ROIMeasure", "Session", "Subject"]
 
 
+def strip_prefix(value: Any, prefix: str) -> str:
+    """``str(value)`` without surrounding spaces and without a leading ``prefix`` (``sub-``)."""
+    text = str(value).strip()
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
 def _strip_prefix(value: Any, prefix: str, what: str) -> str:
     if isinstance(value, bool) or value is None:
         raise DataError(f"A {what} must be a non-empty string. Got {value!r}.")
@@ -24,9 +30,7 @@ def _strip_prefix(value: Any, prefix: str, what: str) -> str:
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise DataError(f"A {what} must be a non-empty string. Got {value!r}.")
-    value = value.strip()
-    if value.startswith(prefix):
-        value = value[len(prefix):]
+    value = strip_prefix(value, prefix)
     if not value or not value.replace("_", "").replace(".", "").replace("-", "").isalnum():
         raise DataError(
             f"A {what} must be letters and digits (BIDS labels allow no spaces or '_'). "
@@ -47,6 +51,8 @@ def _canonical_nan(value: Any) -> Any:
 
 
 def _as_number(value: Any, what: str) -> float:
+    if type(value) is float:  # fast path: tables give Python floats
+        return _canonical_nan(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         try:
             if isinstance(value, str):
@@ -115,6 +121,12 @@ class ROIMeasure:
         The value (NaN allowed, meaning not computable; reported downstream).
     extractor : str or None, default=None
         Provenance: the extractor and parameters that produced the value.
+
+    Raises
+    ------
+    DataError
+        An empty ROI or feature name, or a value that is not a number (the message
+        names the feature and ROI).
 
     Examples
     --------
@@ -225,7 +237,31 @@ class Session:
         object.__setattr__(self, "metadata", _freeze_mapping(self.metadata, "metadata"))
 
     def score(self, instrument: str) -> float:
-        """Return the value of the score of ``instrument`` (KeyError if absent)."""
+        """Return the value of the score of ``instrument``.
+
+        Parameters
+        ----------
+        instrument : str
+            Instrument name or alias (``"VAS"``, ``"vas"``, ``"roland-morris"``).
+
+        Returns
+        -------
+        float
+            The score (NaN when it was not collected).
+
+        Raises
+        ------
+        KeyError
+            The session has no score of this instrument (the message names the session).
+        RegistryError
+            ``instrument`` is not a registered instrument.
+
+        Examples
+        --------
+        >>> from painmarkers import ClinicalScore, Session
+        >>> Session("pre", scores=[ClinicalScore("RMDQ", 12)]).score("roland-morris")
+        12.0
+        """
         name = get_instrument(instrument).name
         for sc in self.scores:
             if sc.instrument == name:
@@ -233,7 +269,31 @@ class Session:
         raise KeyError(f"Session {self.label!r} has no {name} score.")
 
     def measure(self, feature: str, roi: str) -> float:
-        """Return the value of the measure ``feature`` in ``roi`` (KeyError if absent)."""
+        """Return the value of the measure ``feature`` in ``roi``.
+
+        Parameters
+        ----------
+        feature : str
+            Feature name (e.g. ``"alff"``).
+        roi : str
+            ROI name (e.g. ``"SMA_L"``).
+
+        Returns
+        -------
+        float
+            The value (NaN when it was not computable).
+
+        Raises
+        ------
+        KeyError
+            The session has no such measure (the message names session, feature and ROI).
+
+        Examples
+        --------
+        >>> from painmarkers import ROIMeasure, Session
+        >>> Session("pre", measures=[ROIMeasure("SMA_L", "alff", 0.8)]).measure("alff", "SMA_L")
+        0.8
+        """
         for m in self.measures:
             if m.feature == feature and m.roi == roi:
                 return m.value
@@ -300,8 +360,31 @@ class Subject:
         return tuple(s.label for s in self.sessions)
 
     def session(self, label: str) -> Session:
-        """Return the session called ``label`` (KeyError naming the subject if absent)."""
-        label = label[4:] if label.startswith("ses-") else label
+        """Return the session called ``label``.
+
+        Parameters
+        ----------
+        label : str
+            Session label (``ses-`` prefix optional).
+
+        Returns
+        -------
+        Session
+            The session.
+
+        Raises
+        ------
+        KeyError
+            The subject has no such session (the message names the subject and lists its
+            sessions).
+
+        Examples
+        --------
+        >>> from painmarkers import Session, Subject
+        >>> Subject("01", sessions=[Session("pre")]).session("ses-pre").label
+        'pre'
+        """
+        label = strip_prefix(label, "ses-")
         for s in self.sessions:
             if s.label == label:
                 return s

@@ -160,7 +160,7 @@ def test_qsm_subject_effects_model():
                                    net["loading_clbp_shift"], rtol=0, atol=0.01)
         np.testing.assert_allclose(hc[col].std(), D.FC_LOADING_SD, rtol=0.05)
         np.testing.assert_allclose(np.corrcoef(hc[col], hc["motor_iron_z"])[0, 1],
-                                   net["qsm_r"], rtol=0, atol=0.04)
+                                   D.network_qsm_r(name), rtol=0, atol=0.04)
 
 
 def test_qsm_design_has_one_session_and_matched_groups():

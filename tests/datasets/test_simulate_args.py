@@ -1,6 +1,7 @@
 """Arguments, determinism and the out_dir policy of simulate_cohort (cheap 8 mm datasets)."""
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ def _digest(root):
 
 
 def test_list_designs():
-    assert list_designs() == ["rtms_alff_clbp", "qsm_fc_clbp"]
+    assert list_designs() == ["rtms_alff_clbp", "qsm_fc_clbp", "rtms_sham_trial"]
 
 
 @pytest.mark.parametrize("design", ["rtms_alff_clbp", "qsm_fc_clbp"])
@@ -31,6 +32,54 @@ def test_same_seed_same_bytes_even_in_parallel(tmp_path, design):
     digest_c = _digest(third.root)
     bold = first.sessions.iloc[0]["bold"]
     assert digest_c[bold] != digest_a[bold]
+
+
+_DIGEST_SCRIPT = """
+import hashlib, json, sys
+from pathlib import Path
+from painmarkers.datasets import simulate_cohort
+data = simulate_cohort(sys.argv[1], sys.argv[2], random_state=5, resolution_mm=8,
+                       n_volumes=64, n_clbp=2, n_hc=2)
+print(json.dumps({p.relative_to(data.root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                  for p in sorted(Path(data.root).rglob("*")) if p.is_file()}))
+"""
+
+
+def _blas_kernel_without_fma() -> dict[str, str]:
+    """Environment selecting a generic OpenBLAS kernel (no FMA) for a child process."""
+    import platform
+
+    kernel = {"x86_64": "Prescott", "amd64": "Prescott", "aarch64": "ARMV8",
+              "arm64": "ARMV8"}.get(platform.machine().lower())
+    return {"OPENBLAS_CORETYPE": kernel} if kernel else {}
+
+
+@pytest.mark.parametrize("design", ["rtms_alff_clbp", "qsm_fc_clbp"])
+def test_same_bytes_whatever_the_blas_kernel_and_threads(tmp_path, design):
+    """Why serial and n_jobs=2 runs once differed: the drift of each BOLD run was a
+    float32 matrix product (basis.T @ amplitude, K = 2) computed by OpenBLAS, whose
+    result depends on the kernel and work split it picks for the calling process (the
+    main process runs BLAS with every core, a joblib worker with cores // n_jobs), and
+    FMA and non-FMA kernels round differently. A child process with another kernel
+    (generic, no FMA) and thread count must now write the same bytes; with the matrix
+    product it changed the BOLD and confounds files of every session."""
+    import json
+    import subprocess
+    import sys
+
+    import painmarkers
+
+    here = _digest(simulate_cohort(design, tmp_path / "here", random_state=5, **TINY).root)
+    root = str(Path(painmarkers.__file__).resolve().parents[1])
+    for env in ({**_blas_kernel_without_fma(), "OPENBLAS_NUM_THREADS": "1"},
+                {"OPENBLAS_NUM_THREADS": "3"}):
+        child = subprocess.run(
+            [sys.executable, "-c", _DIGEST_SCRIPT, design, str(tmp_path / f"child{len(env)}")],
+            env={**os.environ, **env, "PYTHONPATH": os.pathsep.join(
+                [root, os.environ.get("PYTHONPATH", "")])},
+            capture_output=True, text=True, check=True, timeout=600)
+        there = json.loads(child.stdout.strip().splitlines()[-1])
+        assert there == here, (env, sorted(k for k in here if here[k] != there.get(k)))
 
 
 def test_generator_and_none_random_state_are_recorded(tmp_path):
@@ -187,4 +236,37 @@ def test_interrupted_run_can_be_overwritten(tmp_path, monkeypatch):
     assert '"incomplete"' in marker.read_text()
     monkeypatch.undo()
     data = simulate_cohort("rtms_alff_clbp", tmp_path / "x", overwrite=True, **TINY)
+    assert data.ground_truth["status"] == "complete"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_files_respect_the_umask(tmp_path, umask):
+    """Simulated files get 0666 & ~umask (they were 0600, mkstemp's mode) and folders
+    0777 & ~umask, serial or parallel."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        data = simulate_cohort("rtms_alff_clbp", tmp_path / "sim", n_jobs=2, **TINY)
+    finally:
+        os.umask(old)
+    paths = [data.root, *data.root.rglob("*")]
+    assert {p.stat().st_mode & 0o777 for p in paths if p.is_file()} == {0o666 & ~umask}
+    assert {p.stat().st_mode & 0o777 for p in paths if p.is_dir()} == {0o777 & ~umask}
+
+
+def test_a_second_simulation_into_a_locked_folder_fails_fast(tmp_path):
+    """While a simulation writes a folder, another one into it is refused at once."""
+    from painmarkers._outdir import LOCK_NAME, RunFolder
+    from painmarkers.exceptions import OutputError
+
+    out = tmp_path / "sim"
+    simulate_cohort("rtms_alff_clbp", out, **TINY)
+    assert not (out / LOCK_NAME).exists()
+    with RunFolder.open(out, kind="simulation", overwrite=True, marked=False,
+                        recognise=lambda p: True):
+        with pytest.raises(OutputError, match=r"'.*sim' is in use by another painmarkers "
+                                              rf"run: process {os.getpid()} on "):
+            simulate_cohort("rtms_alff_clbp", out, overwrite=True, **TINY)
+    data = simulate_cohort("rtms_alff_clbp", out, **TINY)  # emptied by the holder
     assert data.ground_truth["status"] == "complete"

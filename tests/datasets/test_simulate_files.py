@@ -135,6 +135,8 @@ def test_confounds_are_fmriprep_like(rtms_small):
     np.testing.assert_allclose(cosines, expected, rtol=0, atol=1e-7)
 
 
+# nilearn < 0.13 warns whenever fd_threshold is 0.2 (its old default), even when passed.
+@pytest.mark.filterwarnings("ignore:The default parameter for fd_threshold:DeprecationWarning")
 def test_nilearn_load_confounds_reads_them(rtms_small):
     from nilearn.interfaces.fmriprep import load_confounds
 
@@ -207,3 +209,23 @@ def test_summary_and_frame(rtms_small):
 def test_tsv_use_bids_missing_marker(rtms_small, name):
     text = (rtms_small.root / name).read_text()
     assert "nan" not in text.lower().replace("n/a", "")
+
+
+def test_simulated_dataset_follows_the_result_protocol(rtms_small, tmp_path):
+    import json
+
+    from painmarkers._results import Result
+    from painmarkers.exceptions import OutputError
+
+    assert isinstance(rtms_small, Result)
+    assert rtms_small.versions["painmarkers"] and rtms_small.versions["numpy"]
+    paths = rtms_small.save(tmp_path / "desc")
+    assert set(paths) == {"sessions", "ground_truth", "parameters"}
+    saved = pd.read_csv(paths["sessions"], sep="\t", na_values="n/a")
+    assert list(saved["participant_id"]) == list(rtms_small.sessions["participant_id"])
+    assert json.loads(paths["ground_truth"].read_text()) == rtms_small.ground_truth
+    params = json.loads(paths["parameters"].read_text())
+    assert params["type"] == "SimulatedDataset"
+    assert params["parameters"]["n_clbp"] == 3 and "numpy" in params["versions"]
+    with pytest.raises(OutputError, match="inside the simulated dataset"):
+        rtms_small.save(rtms_small.root / "derivatives" / "desc")

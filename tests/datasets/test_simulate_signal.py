@@ -82,21 +82,33 @@ def test_planted_alff_gain_is_measured_with_numpy_fft(rtms_small):
     """Log ALFF measured at the planted blobs follows the planted log gain (slope ~ 1).
 
     For each isolated peak, the planted log gain at voxel v is w(v) * L with
-    w(v) = exp(-4 ln2 d^2 / 12^2) (Gaussian blob, FWHM 12 mm) recomputed here; the
-    measured log ALFF, centred per voxel across sessions, is regressed on w(v) * L
-    (centred likewise). In-band global signal and drift dilute the gain a little, so
-    the expected slope is a bit below 1.
+    w(v) = exp(-4 ln2 d^2 / 16^2) * clip((g(v) - 0.2) / 0.4, 0, 1) (Gaussian blob, FWHM
+    16 mm, weighted by the MNI152 grey-matter probability g read here from nilearn's
+    template; 0 in the lateral ventricles) recomputed here; the measured log ALFF,
+    centred per voxel across
+    sessions, is regressed on w(v) * L (centred likewise). In-band global signal and
+    drift dilute the gain a little, so the expected slope is a bit below 1.
     """
+    from nilearn.datasets import load_mni152_gm_template
+
     truth = rtms_small.ground_truth["alff"]
     planted = pd.read_csv(rtms_small.root / "derivatives/painmarkers-simulation/"
                           "planted_effects.tsv", sep="\t")
-    _, coords, _, _ = _bold(rtms_small.root, rtms_small.sessions.iloc[0]["bold"])
+    _, coords, _, affine = _bold(rtms_small.root, rtms_small.sessions.iloc[0]["bold"])
+    grey_img = load_mni152_gm_template(resolution=4)
+    assert np.allclose(grey_img.affine, affine)
+    ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(affine), coords)).astype(int)
+    grey = np.clip((grey_img.get_fdata()[tuple(ijk.T)] - 0.2) / 0.4, 0.0, 1.0)
+    grid = load_grid(4)  # the lateral ventricles (Harvard-Oxford), on the same voxels
+    assert np.array_equal(grid.coords, coords)
+    grey[grid.ventricle] = 0.0
     selections = {}
     for roi in ISOLATED:
         centre = np.array(truth["rois"][roi]["center_mni"])
         dist = np.linalg.norm(coords - centre, axis=-1)
         near = dist <= 8.0
-        selections[roi] = (near, np.exp(-4 * np.log(2) * dist[near] ** 2 / 12.0**2))
+        selections[roi] = (near, np.exp(-4 * np.log(2) * dist[near] ** 2 / 16.0**2)
+                           * grey[near])
     measured = {roi: [] for roi in ISOLATED}
     for row in rtms_small.sessions.itertuples():
         series = _bold(rtms_small.root, row.bold)[0]

@@ -45,6 +45,13 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def write_scores(root: Path, table: str, columns: str, *rows: str) -> Path:
+    """Write ``phenotype/<table>`` with the columns ``participant_id``, ``session_id`` and
+    ``columns`` (tab-separated), then one line per row."""
+    lines = [f"participant_id\tsession_id\t{columns}", *rows]
+    return write_text(root / "phenotype" / table, "\n".join(lines) + "\n")
+
+
 def write_nifti(path: Path, shape=(3, 3, 3, 6), t_r: float | None = 3.0,
                 units: str = "sec") -> Path:
     """Tiny NIfTI; ``t_r`` goes into pixdim[4] (None leaves a 3-D image)."""

@@ -2,6 +2,7 @@
 
 import io
 import math
+import re
 import warnings
 
 import numpy as np
@@ -129,9 +130,8 @@ def test_reading_never_writes_into_dataset(dataset, bids_tree):
 
 # -- phenotype ------------------------------------------------------------------------------
 def test_phenotype_non_instrument_columns(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "extra.tsv",
-               "participant_id\tsession_id\tNRS\tmedication\tpcs_total\n"
-               "sub-01\tses-pre\t6\tibuprofen\t30\nsub-01\tses-post\t3\tnone\t22\n")
+    bids_tree.write_scores(dataset, "extra.tsv", "NRS\tmedication\tpcs_total",
+                           "sub-01\tses-pre\t6\tibuprofen\t30", "sub-01\tses-post\t3\tnone\t22")
     bids_tree.write_text(dataset / "phenotype" / "history.tsv",
                "participant_id\tpain_duration_years\tsex\n"
                "sub-01\t1.5\tF\nsub-02\t2.25\tM\n")
@@ -150,8 +150,7 @@ def test_phenotype_non_instrument_columns(dataset, bids_tree):
 
 
 def test_phenotype_creates_sessions_without_images(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "followup.tsv",
-               "participant_id\tsession_id\tvas\nsub-01\tses-fu3m\t2.5\n")
+    bids_tree.write_scores(dataset, "followup.tsv", "vas", "sub-01\tses-fu3m\t2.5")
     cohort = read_bids(dataset)
     assert cohort["01"].session_labels == ("pre", "post", "fu3m")
     fu = cohort["01"].session("fu3m")
@@ -166,32 +165,28 @@ def test_phenotype_conflicting_covariate(dataset, bids_tree):
 
 
 def test_phenotype_duplicate_score_across_files(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "more.tsv",
-               "participant_id\tsession_id\tvas\nsub-02\tses-pre\t8\n")
+    bids_tree.write_scores(dataset, "more.tsv", "vas", "sub-02\tses-pre\t8")
     with pytest.raises(BIDSError, match=r"Subject '02' session 'pre' has a VAS score in both "
                                         r".*more\.tsv' and .*pain\.tsv'"):
         read_bids(dataset)
 
 
 def test_phenotype_duplicate_row(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "pain.tsv",
-               "participant_id\tsession_id\tvas\nsub-01\tses-pre\t7\nsub-01\tpre\t6\n")
+    bids_tree.write_scores(dataset, "pain.tsv", "vas", "sub-01\tses-pre\t7", "sub-01\tpre\t6")
     with pytest.raises(BIDSError, match=r"Subject '01' session 'pre' has two rows.*pain\.tsv"):
         read_bids(dataset)
 
 
 def test_phenotype_two_columns_of_one_instrument(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "pain.tsv",
-               "participant_id\tsession_id\tRMDQ\troland_morris\nsub-01\tses-pre\t7\t7\n")
+    bids_tree.write_scores(dataset, "pain.tsv", "RMDQ\troland_morris", "sub-01\tses-pre\t7\t7")
     with pytest.raises(BIDSError, match=r"two columns for instrument RMDQ: 'RMDQ' and "
                                         r"'roland_morris'"):
         read_bids(dataset)
 
 
 def test_score_out_of_range_names_subject_and_session(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "pain.tsv",
-               "participant_id\tsession_id\tvas\trmdq\nsub-01\tses-pre\t7\t15\n"
-               "sub-02\tses-post\t5\t31\n")
+    bids_tree.write_scores(dataset, "pain.tsv", "vas\trmdq",
+                           "sub-01\tses-pre\t7\t15", "sub-02\tses-post\t5\t31")
     with pytest.raises(ScoreRangeError, match=r"Subject '02', session 'post' \(phenotype table "
                                               r".*pain\.tsv'\): RMDQ score 31 is outside.*"
                                               r"\[0, 24\]"):
@@ -199,17 +194,17 @@ def test_score_out_of_range_names_subject_and_session(dataset, bids_tree):
 
 
 def test_non_numeric_score(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "pain.tsv",
-               "participant_id\tsession_id\tvas\nsub-01\tses-pre\t7\nsub-01\tses-post\tseven\n")
+    bids_tree.write_scores(dataset, "pain.tsv", "vas",
+                           "sub-01\tses-pre\t7", "sub-01\tses-post\tseven")
     with pytest.raises(DataError, match=r"Subject '01', session 'post'.*VAS score must be a "
                                         r"number. Got 'seven'"):
         read_bids(dataset)
 
 
 def test_validate_scores_false_sets_nan_and_warns(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "pain.tsv",
-               "participant_id\tsession_id\tvas\trmdq\nsub-01\tses-pre\t7\t15\n"
-               "sub-01\tses-post\t11\tx\nsub-02\tses-pre\tn/a\t3\n")
+    bids_tree.write_scores(dataset, "pain.tsv", "vas\trmdq",
+                           "sub-01\tses-pre\t7\t15", "sub-01\tses-post\t11\tx",
+                           "sub-02\tses-pre\tn/a\t3")
     with pytest.warns(PainmarkersWarning, match=r"2 phenotype score\(s\) are invalid") as rec:
         cohort = read_bids(dataset, validate_scores=False)
     message = str(rec[0].message)
@@ -223,8 +218,7 @@ def test_validate_scores_false_sets_nan_and_warns(dataset, bids_tree):
 
 
 def test_unknown_subject_in_phenotype(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "pain.tsv",
-               "participant_id\tsession_id\tvas\nsub-01\tses-pre\t7\nsub-99\tses-pre\t6\n")
+    bids_tree.write_scores(dataset, "pain.tsv", "vas", "sub-01\tses-pre\t7", "sub-99\tses-pre\t6")
     with pytest.raises(BIDSError, match=r"Subject 'sub-99' in the phenotype table .*pain\.tsv' "
                                         r"\(line 3\) is not in participants\.tsv"):
         read_bids(dataset)
@@ -259,12 +253,30 @@ def test_subject_folder_missing_from_participants(dataset, bids_tree):
     assert read_bids(dataset, subjects=["01", "sub-03"]).subject_ids == ("01", "03")
 
 
-def test_missing_participants_tsv_warns_and_uses_folders(dataset):
+def test_missing_participants_tsv_is_an_error_when_groups_are_asked_for(dataset):
+    (dataset / "participants.tsv").unlink()
+    (dataset / "phenotype" / "pain.tsv").unlink()
+    with pytest.raises(BIDSError, match=r"has no participants\.tsv, so the group column 'group' "
+                                        r"cannot be read.*pass between=None to read the 3 sub-\* "
+                                        r"folders as one group"):
+        read_bids(dataset, between="group")
+    # the default group column: read without groups, with one warning saying so
+    with pytest.warns(PainmarkersWarning) as caught:
+        cohort = read_bids(dataset)
+    (only,) = [w for w in caught if issubclass(w.category, PainmarkersWarning)]
+    assert only.filename == __file__  # the warning points at the caller's line
+    assert re.search(r"has no participants\.tsv: the subjects are read without group labels, "
+                     r"and analyses that compare groups will refuse them", str(only.message))
+    assert cohort.subject_ids == ("01", "02", "03") and cohort.groups == ()
+
+
+def test_missing_participants_tsv_with_between_none_warns_and_uses_folders(dataset):
     (dataset / "participants.tsv").unlink()
     (dataset / "phenotype" / "pain.tsv").unlink()
     with pytest.warns(PainmarkersWarning, match=r"no participants\.tsv; taking subjects from the "
-                                                r"sub-\* folders \(3\)"):
-        cohort = read_bids(dataset)
+                                                r"sub-\* folders \(3\)") as rec:
+        cohort = read_bids(dataset, between=None)
+    assert rec[0].filename == __file__
     assert cohort.subject_ids == ("01", "02", "03")
     assert all(s.group is None for s in cohort)
 
@@ -272,11 +284,69 @@ def test_missing_participants_tsv_warns_and_uses_folders(dataset):
 def test_group_column(dataset, bids_tree):
     bids_tree.write_text(dataset / "participants.tsv",
                "participant_id\tdiagnosis\nsub-01\tCLBP\nsub-02\tCLBP\nsub-03\tHC\n")
-    cohort = read_bids(dataset, group_column="diagnosis")
+    cohort = read_bids(dataset, between="diagnosis")
     assert [s.group for s in cohort] == ["CLBP", "CLBP", "HC"]
-    assert read_bids(dataset).groups == ()  # no 'group' column: groups are None
+    # a group column named by the caller must exist: a clear error, not a silent "no groups"
+    with pytest.raises(BIDSError, match=r"participants\.tsv' has no group column 'group'; its "
+                                        r"columns are \['participant_id', 'diagnosis'\]\. Name "
+                                        r"the group column with between=, or pass between=None"):
+        read_bids(dataset, between="group")
+    # the default 'group' column is absent: read without groups, never silently
+    with pytest.warns(PainmarkersWarning, match=r"without a 'group' column \(columns: "
+                                                r"\['participant_id', 'diagnosis'\]\): the "
+                                                r"subjects are read without group labels") as rec:
+        ungrouped = read_bids(dataset)
+    assert rec[0].filename == __file__
+    assert ungrouped.groups == () and ungrouped["01"].covariates == {"diagnosis": "CLBP"}
+    single = read_bids(dataset, between=None)  # single-group data
+    assert single.groups == () and single["01"].covariates == {"diagnosis": "CLBP"}
     with pytest.raises(BIDSError, match=r"no group column 'arm'"):
-        read_bids(dataset, group_column="arm")
+        read_bids(dataset, between="arm")
+
+
+def test_group_column_old_keyword_warns(dataset, bids_tree):
+    bids_tree.write_text(dataset / "participants.tsv",
+               "participant_id\tdiagnosis\nsub-01\tCLBP\nsub-02\tCLBP\nsub-03\tHC\n")
+    with pytest.warns(FutureWarning, match=r"'group_column' parameter of read_bids\(\) was "
+                                           r"renamed 'between'"):
+        old = read_bids(dataset, group_column="diagnosis")
+    assert old == read_bids(dataset, between="diagnosis")
+    with pytest.warns(FutureWarning, match="between='diagnosis'"):
+        assert Cohort.from_bids(dataset, group_column="diagnosis") == old
+
+
+def test_group_labels_in_another_case_are_an_error(dataset, bids_tree):
+    bids_tree.write_text(dataset / "participants.tsv",
+               bids_tree.PARTICIPANTS.replace("sub-02\tCLBP", "sub-02\tclbp"))
+    with pytest.raises(BIDSError, match=r"Group labels in column 'group' of the participants "
+                                        r"table '.*participants\.tsv' differ only in case or "
+                                        r"spacing: 'CLBP' \(subject\(s\) '01'\) vs 'clbp' "
+                                        r"\(subject\(s\) '02'\)"):
+        read_bids(dataset)
+
+
+def test_near_miss_group_label_warns(dataset, bids_tree):
+    rows = "".join(f"sub-{i:02d}\tCLBP\t40\tF\t20\n" for i in range(4, 7))
+    bids_tree.write_text(dataset / "participants.tsv",
+               bids_tree.PARTICIPANTS.replace("sub-02\tCLBP", "sub-02\tCLPB") + rows)
+    with pytest.warns(PainmarkersWarning, match=r"'CLPB'.*subject\(s\) '02'.*one letter away "
+                                                r"from 'CLBP' \(4 subjects\)"), \
+            pytest.warns(PainmarkersWarning, match=r"\['04', '05', '06'\].*have no data") as rec:
+        cohort = read_bids(dataset)
+    assert cohort["02"].group == "CLPB"
+    assert [w.filename for w in rec] == [__file__, __file__]
+
+
+def test_participant_without_data_is_kept_and_named(dataset, bids_tree):
+    bids_tree.write_text(dataset / "participants.tsv",
+               bids_tree.PARTICIPANTS + "sub-04\tHC\t33\tM\t24.0\n")
+    with pytest.warns(PainmarkersWarning, match=r"Participant\(s\) \['04'\] of '.*' have no data "
+                                                r".*kept in the cohort without sessions") as rec:
+        cohort = read_bids(dataset)
+    assert rec[0].filename == __file__
+    assert cohort.subject_ids == ("01", "02", "03", "04")
+    assert cohort["04"].sessions == () and cohort["04"].covariates["age"] == 33
+    assert cohort.participants().set_index("subject_id").loc["04", "n_sessions"] == 0
 
 
 def test_subjects_and_sessions_filters(dataset):
@@ -577,9 +647,7 @@ def test_phenotype_group_column_must_agree(dataset, bids_tree):
 
 
 def test_subjects_filter_skips_other_phenotype_rows(dataset, bids_tree):
-    bids_tree.write_text(dataset / "phenotype" / "pain.tsv",
-                         "participant_id\tsession_id\tvas\nsub-01\tses-pre\t7\n"
-                         "sub-02\tses-pre\t70\n")
+    bids_tree.write_scores(dataset, "pain.tsv", "vas", "sub-01\tses-pre\t7", "sub-02\tses-pre\t70")
     with pytest.raises(ScoreRangeError, match=r"Subject '02'"):
         read_bids(dataset)
     cohort = read_bids(dataset, subjects=["01"])

@@ -1,11 +1,14 @@
-"""load_img (isal fast path) equals nibabel.load; header_t_r reads pixdim[4] with its unit."""
+"""The one NIfTI/gzip reader: load_img (isal fast path) and the streaming read_masked /
+read_data / iter_volume_blocks equal nibabel, with ISA-L and with zlib; damaged gzip files
+give ImageError naming the file; header_t_r reads pixdim[4] with its unit."""
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+from painmarkers import _gzip
 from painmarkers.exceptions import ImageError
-from painmarkers.io import header_t_r, load_img
+from painmarkers.io import header_t_r, iter_volume_blocks, load_img, read_data, read_masked
 from painmarkers.io import images as images_module
 
 
@@ -30,7 +33,7 @@ def test_load_img_equals_nibabel(tmp_path, fname):
 
 
 def test_load_img_uses_isal_for_gzip(tmp_path):
-    assert images_module._igzip is not None  # isal is a test dependency
+    assert _gzip.isal_available()  # isal is a test dependency
     path = tmp_path / "x.nii.gz"
     nib.save(_img(dtype=np.int16), path)
     out = load_img(path)
@@ -85,3 +88,94 @@ def test_header_t_r_errors(tmp_path):
     (tmp_path / "junk.nii").write_bytes(b"\x00" * 10)
     with pytest.raises(ImageError, match=r"header of .*junk\.nii'"):
         header_t_r(tmp_path / "junk.nii")
+
+
+# --- the streaming reader ------------------------------------------------------------------
+
+def _mask(shape, seed=1):
+    return np.random.default_rng(seed).random(shape[:3]) > 0.4
+
+
+@pytest.mark.parametrize("fname", ["x.nii.gz", "x.nii"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, ">f4"])
+def test_read_masked_equals_nibabel_masking(tmp_path, monkeypatch, gzip_opener, fname, dtype):
+    img = _img(shape=(5, 6, 7, 9), dtype=np.float32)
+    data = np.asarray(img.dataobj)
+    if np.dtype(dtype).kind == "i":
+        data = np.round(data * 1000)
+    out_img = nib.Nifti1Image(data.astype(dtype), img.affine)
+    if np.dtype(dtype).kind == "i":
+        out_img.header.set_slope_inter(0.001, 2.5)
+    path = tmp_path / fname
+    nib.save(out_img, path)
+    mask = _mask(img.shape)
+    reference = nib.load(path).get_fdata()[mask].T  # nibabel: float64 scaling
+    got = read_masked(nib.load(path), mask, name="bold")
+    assert got.shape == (9, int(mask.sum()))
+    assert got.dtype == (np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+    # float32 rounding (2**-24 = 6e-8 relative) of the stored values, and for scaled int16
+    # of value * slope + intercept (absolute error ~ 6e-8 x (|intercept| + |value|) <= 4e-7)
+    atol = 4e-7 if np.dtype(dtype).kind == "i" else 0
+    np.testing.assert_allclose(got, reference, rtol=2e-7, atol=atol)
+    # small blocks give the same array (one volume per block)
+    monkeypatch.setattr(images_module, "_READ_BLOCK_BYTES", 1)
+    np.testing.assert_array_equal(read_masked(path, mask), got)
+
+
+def test_read_masked_of_3d_and_in_memory_images(tmp_path):
+    img3 = _img(shape=(4, 5, 6))
+    path = tmp_path / "map.nii.gz"
+    nib.save(img3, path)
+    mask = _mask(img3.shape)
+    np.testing.assert_array_equal(read_masked(path, mask)[0],
+                                  np.asarray(img3.dataobj)[mask])
+    in_memory = _img(shape=(4, 5, 6, 3), dtype=np.float64)
+    np.testing.assert_array_equal(read_masked(in_memory, mask),
+                                  np.asarray(in_memory.dataobj)[mask].T)
+    with pytest.raises(ImageError, match=r"grid \(4, 5, 6\) but the mask has \(2, 2, 2\)"):
+        read_masked(in_memory, np.ones((2, 2, 2), bool))
+
+
+def test_read_data_and_volume_blocks_equal_nibabel(tmp_path, gzip_opener):
+    img = _img(shape=(4, 5, 6, 7))
+    path = tmp_path / "b.nii.gz"
+    nib.save(img, path)
+    np.testing.assert_array_equal(read_data(path), nib.load(path).get_fdata())
+    blocks = list(iter_volume_blocks(path, block_bytes=4 * 5 * 6 * 4 * 3))  # 3 volumes each
+    assert [b.shape[0] for b in blocks] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate(blocks), np.moveaxis(
+        nib.load(path).get_fdata(), -1, 0))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "bad_crc"])
+def test_damaged_gzip_is_an_image_error_naming_the_file(tmp_path, gzip_opener, gzip_damage,
+                                                        damage):
+    img = _img(shape=(8, 8, 8, 30))
+    path = tmp_path / "sub-01_bold.nii.gz"
+    nib.save(img, path)
+    getattr(gzip_damage, damage)(path)
+    mask = np.ones(img.shape[:3], bool)
+    header_only = nib.load(path)  # the header is intact: the damage shows when reading data
+    expected = r"sub-01_bold\.nii\.gz'.*truncated or corrupt"
+    with pytest.raises(ImageError, match=expected):
+        read_masked(header_only, mask)
+    with pytest.raises(ImageError, match=expected):
+        read_data(path)
+    with pytest.raises(ImageError, match=expected):
+        list(iter_volume_blocks(path))
+    if damage == "truncate" and gzip_opener == "isal":  # load_img inflates with isal (else lazy)
+        with pytest.raises(ImageError, match=r"sub-01_bold\.nii\.gz'"):
+            load_img(path)
+
+
+@pytest.mark.parametrize("read", [
+    read_data, load_img, header_t_r, lambda path: list(iter_volume_blocks(path)),
+    lambda path: read_masked(path, np.ones((4, 5, 6), bool))],
+    ids=["read_data", "load_img", "header_t_r", "iter_volume_blocks", "read_masked"])
+def test_file_truncated_inside_its_header_is_named_by_every_reader(tmp_path, gzip_opener, read):
+    path = tmp_path / "sub-01_bold.nii.gz"
+    nib.save(_img(), path)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ImageError, match=r"sub-01_bold\.nii\.gz'.*the file is truncated or "
+                                         r"damaged"):
+        read(path)

@@ -69,7 +69,7 @@ def test_inherited_metadata_equals_pybids(tmp_path, bids_tree):
 @pytest.mark.parametrize("task", ["rest", "pain"])
 def test_read_bids_t_r_equals_pybids(tmp_path, bids_tree, task):
     root = _write_tree(tmp_path / "ds", bids_tree)
-    cohort = read_bids(root, task=task)
+    cohort = read_bids(root, task=task, between=None)
     for sub, ses in cohort.iter_sessions():
         expected = PYBIDS[f"sub-{sub.id}_ses-{ses.label}_task-{task}_bold.nii.gz"]
         assert ses.metadata["t_r"] == expected["RepetitionTime"]

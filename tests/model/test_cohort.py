@@ -55,11 +55,56 @@ def test_from_frames_long_equals_wide(participants, wide_scores):
 def test_to_frame_columns_and_values(participants, wide_scores):
     frame = Cohort.from_frames(participants, wide_scores).to_frame()
     assert tuple(frame.columns[: len(TIDY_COLUMNS)]) == TIDY_COLUMNS
-    assert len(frame) == 10  # 5 sessions x 2 instruments, NaN kept
-    vas = frame[(frame["name"] == "VAS")].set_index(["subject_id", "session"])["value"]
+    assert list(frame.columns[len(TIDY_COLUMNS):]) == ["extractor", "text"]
+    scores = frame[frame["kind"] == "score"]
+    assert len(scores) == 10  # 5 sessions x 2 instruments, NaN kept
+    vas = scores[scores["name"] == "VAS"].set_index(["subject_id", "session"])["value"]
     assert_allclose(vas.loc[("01", "pre")], 7.0)
     assert_allclose(vas.loc[("01", "post")], 4.5)
     assert frame["value"].dtype == float
+    # subject covariates: 3 subjects x (age, sex), session None
+    covs = frame[frame["kind"] == "covariate"]
+    assert len(covs) == 6 and covs["session"].isna().all()
+    assert len(frame) == 16
+
+
+def test_to_frame_keeps_numeric_and_text_covariates():
+    cohort = Cohort([
+        Subject("01", "CLBP", {"age": 40, "sex": "F", "bmi": np.nan, "site": "007",
+                               "smoker": True}, [Session("pre")]),
+        Subject("02", "HC", {"age": 51.5, "sex": np.nan, "bmi": 22.5, "site": "012",
+                             "smoker": False}),
+    ])
+    covs = cohort.to_frame().set_index(["subject_id", "name"])
+    assert (covs["kind"] == "covariate").all() and covs["session"].isna().all()
+    # numbers in value (float), everything else in text, never coerced
+    assert covs.loc[("01", "age"), "value"] == 40.0 and covs.loc[("01", "age"), "text"] is None
+    assert covs.loc[("02", "age"), "value"] == 51.5
+    assert covs.loc[("01", "sex"), "text"] == "F" and np.isnan(covs.loc[("01", "sex"), "value"])
+    assert covs.loc[("01", "site"), "text"] == "007"  # leading zeros kept
+    assert covs.loc[("02", "sex"), "text"] is None and np.isnan(covs.loc[("02", "sex"), "value"])
+    assert np.isnan(covs.loc[("01", "bmi"), "value"]) and covs.loc[("02", "bmi"), "value"] == 22.5
+    assert covs.loc[("01", "smoker"), "value"] == 1.0
+    assert covs.loc[("02", "smoker"), "value"] == 0.0
+    # a subject without sessions is still in the tidy table through its covariates
+    assert set(covs.index.get_level_values("subject_id")) == {"01", "02"}
+
+
+def test_wide_carries_numeric_session_metadata():
+    cohort = Cohort([Subject("01", "CLBP", {"age": 40}, [
+        Session("pre", [ClinicalScore("VAS", 7)],
+                metadata={"t_r": 2, "mean_fd": 0.12, "acq_time": "10:00", "passed": True}),
+        Session("post", [ClinicalScore("VAS", 4)], metadata={"t_r": 2.0, "age": 41}),
+    ])])
+    wide = cohort.wide().set_index("session")
+    assert wide.loc["pre", "t_r"] == 2.0 and wide.loc["pre", "mean_fd"] == 0.12
+    assert np.isnan(wide.loc["post", "mean_fd"])
+    # text and boolean metadata stay out (as in to_frame)
+    assert "acq_time" not in wide.columns and "passed" not in wide.columns
+    # a session's metadata wins over the subject's covariate of the same name
+    assert wide.loc["pre", "age"] == 40 and wide.loc["post", "age"] == 41
+    meta = cohort.to_frame().query("kind == 'metadata'")
+    assert sorted(meta["name"]) == ["age", "mean_fd", "t_r", "t_r"]
 
 
 def test_participants_and_wide(participants, wide_scores):
@@ -93,14 +138,28 @@ def test_with_measures_and_select(participants, wide_scores):
     with pytest.raises(DataError, match="no session 'post'"):
         cohort.with_measures(measures.assign(session=["pre", "post"]))
 
-    clbp = cohort.select(group="CLBP")
+    clbp = cohort.select(levels="CLBP")
     assert clbp.subject_ids == ("01", "02")
-    pre = cohort.select(session="pre")
+    pre = cohort.select(sessions="pre")
     assert pre.subject_ids == ("01", "02") and pre.n_sessions == 2
+    assert cohort.select(subjects="sub-03").subject_ids == ("03",)
     with pytest.raises(DataError, match=r"Group\(s\) \['PAIN'\] not in the cohort"):
-        cohort.select(group="PAIN")
+        cohort.select(levels="PAIN")
     with pytest.raises(DataError, match=r"Session\(s\) \['week4'\]"):
-        cohort.select(session="week4")
+        cohort.select(sessions="week4")
+
+
+def test_select_old_keywords_warn_and_work(participants, wide_scores):
+    cohort = Cohort.from_frames(participants, wide_scores)
+    with pytest.warns(FutureWarning, match="levels"):
+        old = cohort.select(group="CLBP")
+    assert old == cohort.select(levels="CLBP")
+    with pytest.warns(FutureWarning, match="sessions"):
+        old = cohort.select(session=["pre", "ses-post"])
+    assert old == cohort.select(sessions=["pre", "post"])
+    with pytest.warns(FutureWarning, match="levels=..."):
+        old = cohort.select("HC")
+    assert old == cohort.select(levels="HC")
 
 
 def test_duplicate_subject_ids(participants):
