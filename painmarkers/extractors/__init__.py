@@ -1,12 +1,15 @@
 """Imaging feature extractors: scikit-learn transformers over NIfTI images.
 
 Voxelwise extractors subclass :class:`BaseExtractor` (``transform`` gives
-``(n_images, n_voxels_in_mask)``); :class:`ROIExtractor` and :class:`MapMean`
-give ``(n_images, n_rois)``; :func:`extract` runs extractors over a cohort.
-Plug-ins register with :func:`register_extractor` or the
-``painmarkers.extractors`` entry-point group.
+``(n_images, n_voxels_in_mask)``); :class:`ROIExtractor`, :class:`MapMean` and
+ROI-value plug-ins (``output = "rois"``) give ``(n_images, n_rois)``. Every
+extractor processes one image through the public ``transform_image(context)``
+with an :class:`ImageContext`, never storing per-image state on itself;
+:func:`extract` runs extractors over a cohort. Plug-ins register with
+:func:`register_extractor` or the ``painmarkers.extractors`` entry-point group.
 """
 
+from painmarkers.extractors._context import ImageContext
 from painmarkers.extractors._driver import extract, map_filename
 from painmarkers.extractors._registry import get_extractor, list_extractors, register_extractor
 from painmarkers.extractors.alff import (
@@ -33,6 +36,7 @@ __all__ = [
     "ALFF_CONVENTIONS",
     "BaseExtractor",
     "FractionalALFF",
+    "ImageContext",
     "MapMean",
     "MotionQC",
     "MotionReport",

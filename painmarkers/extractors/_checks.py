@@ -8,6 +8,7 @@ is the public entry point.
 from __future__ import annotations
 
 import inspect
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -15,9 +16,10 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from painmarkers.exceptions import ExtractorError
-from painmarkers.extractors.base import INPUT_KINDS, BaseExtractor
+from painmarkers.extractors._context import ImageContext
+from painmarkers.extractors.base import INPUT_KINDS, OUTPUTS, BaseExtractor
 
-__all__ = ["run_extractor_checks", "synthetic_inputs"]
+__all__ = ["run_extractor_checks", "synthetic_inputs", "synthetic_rois"]
 
 
 def synthetic_inputs(input_kind: str, random_state: int = 0, shape=(6, 5, 4), n_volumes=64):
@@ -49,6 +51,18 @@ def synthetic_inputs(input_kind: str, random_state: int = 0, shape=(6, 5, 4), n_
     return imgs, mask_img
 
 
+def synthetic_rois():
+    """Two spheres inside the grid of :func:`synthetic_inputs` (for ROI-value extractors)."""
+    from painmarkers.rois import Sphere
+
+    return (Sphere("synthetic_a", (-1.5, 0.0, -1.5), 3.0),
+            Sphere("synthetic_b", (4.5, 3.0, 1.5), 3.0))
+
+
+def _attribute_ids(est: Any) -> dict[str, int]:
+    return {k: id(v) for k, v in vars(est).items()}
+
+
 def _fail(name: str, what: str) -> None:
     raise ExtractorError(f"Extractor {name} fails the painmarkers extractor checks: {what}")
 
@@ -75,8 +89,14 @@ def run_extractor_checks(extractor: Any) -> BaseExtractor:
         _fail(name, f"'feature' must be a non-empty identifier-like string; got {cls.feature!r}.")
     if cls.input_kind not in INPUT_KINDS:
         _fail(name, f"'input_kind' must be one of {INPUT_KINDS}; got {cls.input_kind!r}.")
+    if cls.output not in OUTPUTS:
+        _fail(name, f"'output' must be one of {OUTPUTS}; got {cls.output!r}.")
     if cls.input_kind == "map" and not isinstance(getattr(cls, "image_kind", None), str):
         _fail(name, "a map extractor must name the session image it reads in 'image_kind'.")
+    legacy_compute = est._uses_legacy("_compute")
+    legacy_prepare = est._uses_legacy("_prepare_image")
+    if cls.compute is BaseExtractor.compute and not legacy_compute:
+        _fail(name, "it must implement compute(self, data, context).")
 
     # scikit-learn parameter contract
     try:
@@ -84,9 +104,11 @@ def run_extractor_checks(extractor: Any) -> BaseExtractor:
     except AttributeError as exc:
         _fail(name, f"get_params failed ({exc}); __init__ must store every parameter "
                     "as an attribute of the same name.")
-    for required in ("mask_img",) + (("t_r",) if cls.input_kind == "bold" else ()):
-        if required not in params:
-            _fail(name, f"__init__ must accept and store the {required!r} parameter.")
+    required = ("mask_img",) + (("t_r",) if cls.input_kind == "bold" else ()) \
+        + (("rois",) if cls.output == "rois" else ())
+    for param in required:
+        if param not in params:
+            _fail(name, f"__init__ must accept and store the {param!r} parameter.")
     signature = inspect.signature(cls.__init__)
     no_default = [p.name for p in signature.parameters.values()
                   if p.name != "self" and p.default is inspect.Parameter.empty
@@ -119,29 +141,56 @@ def run_extractor_checks(extractor: Any) -> BaseExtractor:
         probe.set_params(mask_img=mask_img)
     if cls.input_kind == "bold" and probe.get_params().get("t_r") is None:
         probe.set_params(t_r=2.0)
+    if cls.output == "rois" and probe.get_params().get("rois") is None:
+        probe.set_params(rois=synthetic_rois())
     try:
         returned = probe.fit(imgs)
+        before = _attribute_ids(probe)
         out = probe.transform(imgs)
+        after = _attribute_ids(probe)
         again = clone(probe).fit(imgs).transform(imgs)
-        one = probe.compute_map(imgs[0])
+        one = probe.compute_map(imgs[0]) if cls.output == "voxels" else None
+        single = probe.transform_image(ImageContext(imgs[1]))
     except Exception as exc:
-        _fail(name, f"fit/transform/compute_map on synthetic data raised {exc!r}.")
+        hint = (" compute must not modify its data in place: the array is read-only because "
+                "it may be shared with the other extractors of a session."
+                if "read-only" in str(exc) else "")
+        _fail(name, f"fit/transform/transform_image on synthetic data raised {exc!r}.{hint}")
     if returned is not probe:
         _fail(name, "fit must return self.")
-    n_vox = int(np.asarray(mask_img.dataobj).sum())
+    n_out = (len(probe.rois_) if cls.output == "rois"
+             else int(np.asarray(mask_img.dataobj).sum()))
+    what = "n_rois" if cls.output == "rois" else "n_voxels_in_mask"
     out = np.asarray(out)
-    if out.shape != (len(imgs), n_vox):
-        _fail(name, f"transform must return (n_images, n_voxels_in_mask) = "
-                    f"({len(imgs)}, {n_vox}); got {out.shape}.")
+    if out.shape != (len(imgs), n_out):
+        _fail(name, f"transform must return (n_images, {what}) = ({len(imgs)}, {n_out}); "
+                    f"got {out.shape}.")
     if not np.all(np.isfinite(out)):
         _fail(name, "transform returned non-finite values on clean synthetic data.")
     if not np.array_equal(out, np.asarray(again)):
         _fail(name, "two fits on the same data gave different results (not deterministic).")
-    if one.shape != mask_img.shape or not np.allclose(one.affine, mask_img.affine):
-        _fail(name, f"compute_map must return a 3-D image on the mask grid; got {one.shape}.")
-    back = np.asarray(one.dataobj)[np.asarray(mask_img.dataobj) > 0]
-    if not np.allclose(back, out[0], rtol=1e-5, atol=1e-6 * (1 + np.abs(out[0]).max())):
-        _fail(name, "compute_map(img) differs from transform(img) inside the mask.")
+    if not np.array_equal(np.asarray(single), out[1]):
+        _fail(name, "transform_image(ImageContext(img)) differs from transform(img).")
+    if not legacy_prepare:
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        if changed:
+            _fail(name, f"transform stored per-image state on self ({changed}); return "
+                        "per-image values from prepare() with context.with_derived(...) "
+                        "instead, so that images can be processed concurrently.")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for _ in range(3):
+                both = list(pool.map(lambda img: probe.transform_image(ImageContext(img)),
+                                     [imgs[0], imgs[1], imgs[0], imgs[1]]))
+                if not all(np.array_equal(b, out[i % 2]) for i, b in enumerate(both)):
+                    _fail(name, "transform_image run concurrently in two threads gives "
+                                "results different from a serial run.")
+    if one is not None:
+        if one.shape != mask_img.shape or not np.allclose(one.affine, mask_img.affine):
+            _fail(name, f"compute_map must return a 3-D image on the mask grid; got "
+                        f"{one.shape}.")
+        back = np.asarray(one.dataobj)[np.asarray(mask_img.dataobj) > 0]
+        if not np.allclose(back, out[0], rtol=1e-5, atol=1e-6 * (1 + np.abs(out[0]).max())):
+            _fail(name, "compute_map(img) differs from transform(img) inside the mask.")
     try:  # what loky and dask workers use (a joblib dependency)
         import cloudpickle
     except ImportError:  # pragma: no cover

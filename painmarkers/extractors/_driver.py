@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-import warnings
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -12,92 +10,32 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
-from painmarkers._atomic import atomic_write, write_json, write_text
-from painmarkers._validation import check_choice, check_img, check_n_jobs
-from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
+from painmarkers._atomic import make_folder, write_json, write_text
+from painmarkers._deprecation import deprecate_positional
+from painmarkers._docs import fill_doc
+from painmarkers._validation import check_choice, check_n_jobs
+from painmarkers._warnings import warn
+from painmarkers.exceptions import ExtractorError, PainmarkersWarning
 from painmarkers.extractors._registry import get_extractor
-from painmarkers.extractors.base import BaseExtractor, resolve_t_r
-from painmarkers.extractors.maps import MapMean, roi_summary
+from painmarkers.extractors._session import (
+    MASK_FROM_DATA,
+    Plan,
+    map_filename,
+    process_session,
+)
+from painmarkers.extractors.base import OUTPUTS
 from painmarkers.extractors.motion import MotionQC
-from painmarkers.extractors.roi import ROIExtractor
-from painmarkers.model import Cohort, ROIMeasure
+from painmarkers.model import Cohort
 from painmarkers.rois import check_rois
 
 __all__ = ["REPORT_COLUMNS", "extract", "map_filename"]
 
 #: Columns of ``extraction_report.tsv`` (one row per session).
 REPORT_COLUMNS = (
-    "subject_id", "session", "status", "reason", "n_measures", "maps", "mean_fd", "max_fd",
-    "max_translation_mm", "max_rotation_deg",
+    "subject_id", "session", "status", "reason", "n_measures", "maps", "mask", "motion_qc",
+    "mean_fd", "max_fd", "max_translation_mm", "max_rotation_deg",
 )
-_PROVENANCE_SKIP = {"mask_img", "t_r"}
-
-
-def _entity(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "", value)
-
-
-def map_filename(subject: str, session: str, feature: str, input_kind: str = "bold",
-                 space: str = "MNI152NLin2009cAsym") -> Path:
-    """Relative BIDS-derivative path of a feature map.
-
-    Parameters
-    ----------
-    subject, session : str
-        Labels without ``sub-``/``ses-``.
-    feature : str
-        Feature name; non-alphanumeric characters are removed for the
-        ``desc-`` entity (``"seed_fc_INS_L"`` -> ``desc-seedfcINSL``).
-    input_kind : {"bold", "map"}, default="bold"
-        Time-series maps go to ``func/`` with suffix ``boldmap``; maps derived
-        from other maps (e.g. QSM) go to ``anat/`` with suffix ``map``.
-    space : str, default="MNI152NLin2009cAsym"
-        The ``space-`` entity.
-
-    Returns
-    -------
-    pathlib.Path
-        ``sub-<s>/ses-<t>/func/sub-<s>_ses-<t>_space-<space>_desc-<feature>_boldmap.nii.gz``.
-
-    Examples
-    --------
-    >>> map_filename("01", "pre", "alff").as_posix()
-    'sub-01/ses-pre/func/sub-01_ses-pre_space-MNI152NLin2009cAsym_desc-alff_boldmap.nii.gz'
-    """
-    sub, ses = _entity(subject), _entity(session)
-    datatype, suffix = ("func", "boldmap") if input_kind == "bold" else ("anat", "map")
-    name = f"sub-{sub}_ses-{ses}_space-{_entity(space)}_desc-{_entity(feature)}_{suffix}.nii.gz"
-    return Path(f"sub-{sub}") / f"ses-{ses}" / datatype / name
-
-
-def _provenance(est: Any) -> str:
-    params = est.get_params(deep=False)
-    defaults = type(est)().get_params(deep=False) if _default_constructible(est) else {}
-    shown = []
-    for key, value in params.items():
-        if key in _PROVENANCE_SKIP or (key in defaults and _same(defaults[key], value)):
-            continue
-        text = getattr(value, "name", None) if not isinstance(value, str | int | float | tuple) \
-            else None
-        shown.append(f"{key}={text if text is not None else value!r}")
-    return f"{type(est).__name__}({', '.join(shown)})"
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:
-        return a is b
-
-
-def _default_constructible(est: Any) -> bool:
-    try:
-        type(est)()
-    except Exception:
-        return False
-    return True
 
 
 def _dataset_roots(path: Path) -> list[Path]:
@@ -145,7 +83,7 @@ def _check_out_dir(out_dir: Any, cohort: Cohort) -> Path:
     return out
 
 
-def _check_extractors(extractors: Any) -> list:
+def _check_extractors(extractors: Any) -> tuple:
     items = list(extractors) if isinstance(extractors, list | tuple) else [extractors]
     if not items:
         raise ValueError("The 'extractors' parameter is empty.")
@@ -153,185 +91,98 @@ def _check_extractors(extractors: Any) -> list:
     for item in items:
         if isinstance(item, str):
             item = get_extractor(item)()
-        if not isinstance(item, BaseExtractor | ROIExtractor | MapMean):
+        if (not callable(getattr(item, "transform_image", None))
+                or getattr(item, "output", None) not in OUTPUTS
+                or not callable(getattr(item, "fit", None))):
             raise TypeError(
                 "The 'extractors' parameter must hold extractors (e.g. ALFF(), SeedFC(seed), "
-                f"ROIExtractor(...), MapMean(...)) or registered names. Got {item!r}."
+                "ROIExtractor(...), MapMean(...), plug-ins following the extractor protocol: "
+                f"fit, transform_image, output) or registered names. Got {item!r}."
             )
-        if isinstance(item, BaseExtractor) and item.input_kind == "map" and not item.image_kind:
+        if getattr(item, "input_kind", "bold") == "map" and not getattr(item, "image_kind",
+                                                                          None):
             raise ExtractorError(
                 f"{type(item).__name__} takes 3-D maps but does not say which session image "
                 "(set the class variable image_kind, e.g. 'qsm')."
             )
         out.append(item)
-    return out
+    return tuple(out)
 
 
-def _session_image(ses, kind: str, where: str, cache: dict | None = None) -> Any:
-    if kind not in ses.images:
-        raise DataError(
-            f"{where} has no {kind!r} image (it has {sorted(ses.images)}); add it to "
-            "Session.images or drop the extractor."
+def _check_motion(motion: Any) -> MotionQC | None:
+    if motion is False:
+        return None
+    if motion is None:
+        return MotionQC()
+    if not isinstance(motion, MotionQC):
+        raise TypeError(
+            f"The 'motion' parameter must be a MotionQC, None or False. Got {motion!r}."
         )
-    if cache is not None and kind in cache:
-        return cache[kind]
-    return Path(ses.images[kind])
+    return motion
 
 
-def _input_kind_of(est) -> str:
-    if isinstance(est, MapMean):
-        return est.kind
-    if isinstance(est, ROIExtractor):
-        inner = est.feature if not isinstance(est.feature, str) else get_extractor(est.feature)()
-        return inner.image_kind or "bold"
-    return est.image_kind or "bold"
+def _run_joblib(tasks: list, plan: Plan, n_jobs: int | None, progress: bool) -> list[dict]:
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    jobs = (delayed(process_session)(sub_id, ses, plan) for sub_id, ses in tasks)
+    runner = Parallel(n_jobs=n_jobs, return_as="generator")
+    return list(tqdm(runner(jobs), total=len(tasks), disable=not progress, desc="extract",
+                     unit="session"))
 
 
-def _shared_images(ses, extractors: list) -> dict:
-    """Images read by several extractors of a session, loaded once (file name kept)."""
-    import nibabel as nib
-
-    kinds = [_input_kind_of(e) for e in extractors]
-    cache = {}
-    for kind in {k for k in kinds if kinds.count(k) > 1 and k in ses.images}:
-        img = check_img(ses.images[kind], name=f"images[{kind!r}]")
-        loaded = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header)
-        loaded.set_filename(str(ses.images[kind]))  # sidecar lookup and messages
-        cache[kind] = loaded
-    return cache
-
-
-def _with_session_defaults(est: Any, ses) -> Any:
-    est = clone(est)
-    params = est.get_params(deep=False)
-    if "mask_img" in params and params["mask_img"] is None and "mask" in ses.images:
-        est.set_params(mask_img=ses.images["mask"])
-    return est
-
-
-def _session_confounds(est, ses) -> Any:
-    """The session's confounds file for an extractor that uses confounds, or None.
-
-    A whole fMRIPrep confounds table (hundreds of columns: cosines, CompCor, outlier
-    spikes) is not a nuisance model: an extractor with a ``confounds_strategy``
-    parameter gets the file only when a strategy selects columns from it.
-    """
-    if not est.accepts_confounds:
-        return None
-    params = est.get_params(deep=False)
-    if "confounds_strategy" in params and params["confounds_strategy"] is None:
-        return None
-    return ses.images.get("confounds")
-
-
-def _session_t_r(est, ses) -> float | None:
-    t_r = ses.metadata.get("t_r", ses.metadata.get("RepetitionTime"))
-    return None if getattr(est, "t_r", None) is not None else t_r
-
-
-def _process_session(sub_id: str, ses, *args) -> dict:
-    # Warnings raised in worker processes would be lost: record them and re-emit them in
-    # the caller's process (see _assemble), prefixed with the session.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = _process_session_inner(sub_id, ses, *args)
-    result["warnings"] = [(w.category, str(w.message)) for w in caught]
-    return result
-
-
-def _process_session_inner(sub_id: str, ses, extractors: list, rois, out_dir: Path, motion,
-                           exclude_motion: bool, space: str) -> dict:
-    where = f"Subject {sub_id!r} session {ses.label!r}"
-    result = {"subject_id": sub_id, "session": ses.label, "measures": [], "images": {},
-              "metadata": {}, "status": "extracted", "reason": ""}
-    motion_source = ses.images.get("confounds", ses.images.get("motion"))
-    if motion is not None and motion_source is not None:
-        report = motion.assess(motion_source, name=f"motion of {where}")
-        result["metadata"].update({
-            "mean_fd": report.mean_fd, "max_fd": report.max_fd,
-            "max_translation_mm": report.max_translation_mm,
-            "max_rotation_deg": report.max_rotation_deg,
-            "motion_excluded": float(report.excluded),
-        })
-        if np.isfinite(report.mean_fd_jenkinson):
-            result["metadata"]["mean_fd_jenkinson"] = report.mean_fd_jenkinson
-        if report.excluded:
-            result["reason"] = f"motion: {report.reason}"
-            if exclude_motion:
-                result["status"] = "excluded_motion"
-                return result
+def _run_dask(tasks: list, plan: Plan, scheduler: Any, progress: bool) -> list[dict]:
+    """Run the sessions on a dask.distributed cluster (a Client or a scheduler address)."""
     try:
-        cache = _shared_images(ses, extractors)
-        for est in extractors:
-            _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache)
-    except (DataError, ExtractorError) as exc:
-        raise type(exc)(f"{where}: {exc}") from exc
-    return result
+        import distributed
+    except ImportError:
+        raise ImportError(
+            "extract(scheduler=...) runs sessions on a dask cluster and needs "
+            "dask.distributed: pip install 'painmarkers[dask]' (or 'dask[distributed]')."
+        ) from None
+    from tqdm.auto import tqdm
+
+    if isinstance(scheduler, str):
+        try:
+            client = distributed.Client(scheduler, set_as_default=False, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(f"Could not connect to the dask scheduler {scheduler!r}: "
+                                  f"{exc}") from exc
+        owned = True
+    elif isinstance(scheduler, distributed.Client):
+        client, owned = scheduler, False
+    else:
+        raise TypeError("The 'scheduler' parameter must be a dask.distributed Client or a "
+                        f"scheduler address such as 'tcp://host:8786'. Got {scheduler!r}.")
+    try:
+        [shared_plan] = client.scatter([plan], broadcast=True, hash=False)
+        futures = client.map(process_session, [t[0] for t in tasks], [t[1] for t in tasks],
+                             plan=shared_plan, pure=False)
+        for _ in tqdm(distributed.as_completed(futures, loop=client.loop), total=len(futures),
+                      disable=not progress, desc="extract", unit="session"):
+            pass
+        return client.gather(futures)
+    finally:
+        if owned:
+            client.close()
 
 
-def _run_one(est, sub_id, ses, where, rois, out_dir, space, result, cache) -> None:
-    if isinstance(est, MapMean):
-        fitted = est.fit()
-        values = fitted.transform(_session_image(ses, est.kind, where, cache))[0]
-        for roi, value in zip(fitted.rois_, values):
-            result["measures"].append(ROIMeasure(roi.name, fitted.feature_, float(value),
-                                                 _provenance(est)))
-        return
-    est = _with_session_defaults(est, ses)
-    if isinstance(est, ROIExtractor):
-        inner = est.feature if not isinstance(est.feature, str) else get_extractor(est.feature)()
-        image = _session_image(ses, inner.image_kind or "bold", where, cache)
-        if inner.t_r is None and _session_t_r(inner, ses) is not None:
-            est.set_params(feature=clone(inner).set_params(t_r=_session_t_r(inner, ses)))
-        confounds = _session_confounds(inner, ses)
-        est.fit(image)
-        values = est.transform(image, confounds=confounds)[0]
-        feature = est.get_feature_name()
-        for roi, value in zip(est.rois_, values):
-            result["measures"].append(ROIMeasure(roi.name, feature, float(value),
-                                                 _provenance(est.extractor_)))
-        return
-    image = _session_image(ses, est.image_kind or "bold", where, cache)
-    confounds = _session_confounds(est, ses)
-    est.fit(image)
-    t_r = None
-    if est.input_kind == "bold":
-        # resolved once (parameter, session metadata, BIDS sidecar or header; every BOLD
-        # extractor needs it), passed to the extractor and recorded in the sidecar
-        session_t_r = _session_t_r(est, ses)
-        explicit = session_t_r if session_t_r is not None else getattr(est, "t_r", None)
-        t_r = resolve_t_r(image, explicit, name="the BOLD image")
-    feature_map = est.compute_map(image, t_r=t_r, confounds=confounds)
-    feature = est.get_feature_name()
-    path = out_dir / map_filename(sub_id, ses.label, feature, est.input_kind, space)
-    atomic_write(path, feature_map.to_filename, suffix=".nii.gz")
-    sidecar = {"Sources": [str(ses.images[est.image_kind or "bold"])],
-               "Extractor": _provenance(est), "Feature": feature,
-               "Parameters": est.get_params(deep=False)}
-    if t_r is not None:
-        sidecar["RepetitionTime"] = t_r
-    write_json(path.with_name(path.name[: -len(".nii.gz")] + ".json"), sidecar)
-    result["images"][feature] = path
-    if rois is not None:
-        values = roi_summary(feature_map, rois, "mean", mask_img=est.mask_img_,
-                             name=f"{feature} map")
-        for roi, value in zip(rois, values):
-            result["measures"].append(ROIMeasure(roi.name, feature, float(value),
-                                                 _provenance(est)))
-
-
-def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | None = None,
+@fill_doc
+@deprecate_positional(rois=2, n_jobs=3, out_dir=4, progress=5, motion=6, exclude_motion=7,
+                      space=8, on_error=9)
+def extract(cohort: Cohort, extractors: Any, *, rois: Any = None, n_jobs: int | None = None,
             out_dir: str | PathLike | None = None, progress: bool = True,
             motion: MotionQC | bool | None = None, exclude_motion: bool = True,
-            space: str = "MNI152NLin2009cAsym", on_error: str = "raise") -> Cohort:
+            space: str = "MNI152NLin2009cAsym", on_error: str = "raise",
+            scheduler: Any = None) -> Cohort:
     """Run extractors over every session of a cohort.
 
-    Each session is one joblib task (so any joblib backend works, including
-    ``joblib.parallel_config(backend="dask")`` with a ``dask.distributed``
-    cluster). Voxelwise maps are written as BIDS-derivative NIfTI files in
-    ``out_dir`` (see :func:`map_filename`) and registered in
-    ``Session.images`` under the feature name; ROI values are attached as
-    :class:`~painmarkers.ROIMeasure`; motion QC figures go to ``Session.metadata``.
+    Each session is one task: run serially, in joblib workers (``n_jobs``), or on a
+    dask.distributed cluster (``scheduler``). Voxelwise maps are written as
+    BIDS-derivative NIfTI files in ``out_dir`` (see :func:`map_filename`) and
+    registered in ``Session.images`` under the feature name; ROI values are attached
+    as :class:`~painmarkers.ROIMeasure`; motion QC figures and what the session used
+    (mask, motion QC, extraction status) go to ``Session.metadata``.
 
     Parameters
     ----------
@@ -341,23 +192,27 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
         read from ``metadata["t_r"]`` when present, else from the sidecar/header.
     extractors : extractor, name or list of them
         Voxelwise extractors (``ALFF()``, ``SeedFC(seed)``, plug-ins, or a
-        registered name), :class:`ROIExtractor` or :class:`MapMean` objects.
+        registered name), :class:`ROIExtractor`, :class:`MapMean`, or any object
+        following the extractor protocol (``fit``, ``transform_image``, ``output``).
         A session mask (``images["mask"]``) is used when an extractor has no
         ``mask_img``.
     rois : ROI, sequence of ROI, str or None, default=None
-        ROIs (or a set name) in which the mean of every voxelwise map is taken.
-    n_jobs : int or None, default=None
-        Parallel sessions (joblib semantics; None = 1 unless a joblib context says otherwise).
+        ROIs (or a set name) in which the mean of every voxelwise map is taken;
+        also the ROIs of ROI-value plug-ins whose ``rois`` is None.
+    %(n_jobs)s
+        Sessions run in parallel. Not with ``scheduler``.
     out_dir : str or path-like
         Output folder; refused when inside the input data (a folder holding
         input images or a BIDS dataset root), except a new pipeline folder
-        under a dataset's ``derivatives/``.
-    progress : bool, default=True
-        Show a tqdm progress bar over sessions.
+        under a dataset's ``derivatives/``. With ``scheduler`` it must be on a
+        file system the workers share.
+    %(progress)s
+        The bar counts sessions.
     motion : MotionQC, None or False, default=None
         Motion rule; None uses ``MotionQC()`` (3 mm / 3°); False skips motion
-        QC. Sessions without ``confounds``/``motion`` images are not assessed
-        (reported as NaN).
+        QC. Sessions without ``confounds``/``motion`` images cannot be assessed:
+        they are extracted, flagged ``motion_qc = "not assessed: ..."`` and counted
+        in a warning.
     exclude_motion : bool, default=True
         Skip the extraction of sessions that break the motion rule (they are
         kept in the cohort, flagged ``motion_excluded = 1`` in metadata and
@@ -365,42 +220,73 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
     space : str, default="MNI152NLin2009cAsym"
         ``space-`` entity of the map file names.
     on_error : {"raise", "skip"}, default="raise"
-        ``"skip"`` records a failing session (missing image, bad input) in the
-        report with the error and continues; the session then has no new
-        measures, and a warning lists it.
+        ``"skip"`` records a failing session (missing, truncated or corrupt image,
+        bad TR, confounds that do not match the run, ...) with the error as its
+        reason, removes the maps it had written, and continues; the session keeps
+        no new measures, is flagged ``extraction_status = "failed"`` in its
+        metadata and is listed in the report and a warning.
+    scheduler : dask.distributed.Client, str or None, default=None
+        Run the sessions on an existing dask cluster: a ``Client`` or a scheduler
+        address (``"tcp://host:8786"``; a client is opened and closed around the
+        run). Results are identical to a serial run. Needs ``dask[distributed]``
+        (``pip install 'painmarkers[dask]'``).
 
     Returns
     -------
     Cohort
-        A new cohort with the ROI measures, map paths and QC metadata added.
+        A new cohort with the ROI measures, map paths and metadata added:
+        ``extraction_status`` (``extracted``, ``excluded_motion`` or ``failed``),
+        ``extraction_reason``, ``mask_source`` (``session``, ``extractor's
+        mask_img`` or ``computed from the data``), ``motion_qc`` (``assessed``,
+        ``off`` or ``not assessed: ...``) and the motion figures.
         ``out_dir/extraction_report.tsv`` lists every session with the columns
-        ``subject_id, session, status, reason, n_measures, maps, mean_fd,
-        max_fd, max_translation_mm, max_rotation_deg`` (``status`` is
-        ``extracted``, ``excluded_motion`` or ``failed``).
+        ``subject_id, session, status, reason, n_measures, maps, mask, motion_qc,
+        mean_fd, max_fd, max_translation_mm, max_rotation_deg``.
 
     Raises
     ------
     ValueError
-        ``out_dir`` missing or inside the input dataset.
+        ``out_dir`` missing or inside the input dataset; ``n_jobs`` with
+        ``scheduler``.
     DataError, ImageError, ExtractorError
-        Bad input in a session (message prefixed with the subject and session).
+        Bad input in a session (message prefixed with the subject and session; a
+        truncated or corrupt file is named), unless ``on_error="skip"``.
+    ImportError
+        ``scheduler`` given without dask.distributed installed.
 
     Warns
     -----
     PainmarkersWarning
-        Sessions excluded for motion or skipped after an error (listed).
+        Sessions excluded for motion or skipped after an error (listed), sessions
+        whose brain mask had to be computed from the data because the session has
+        no ``mask`` image and the extractor no ``mask_img`` (counted and listed),
+        sessions whose motion could not be assessed (counted and listed).
 
     Notes
     -----
+    A missing brain mask is a warning, not an error: raw or DPABI-style datasets
+    often have none, and the data-derived mask (voxels finite in every volume and
+    non-zero in one, as :class:`BaseExtractor` documents) is the usual fallback; but
+    it differs from session to session, so the warning gives the count and the
+    sessions, and ``mask_source`` / the report's ``mask`` column record it for the
+    study report. Give ``images["mask"]`` or an extractor ``mask_img`` to avoid it.
+
+    Motion QC reads one row per volume: a confounds/motion table whose row count
+    differs from the BOLD run's number of volumes is an error naming both files and
+    both lengths (the QC would otherwise assess the wrong volumes).
+
     An image read by several extractors of a session (e.g. the BOLD run for
-    ALFF and SeedFC) is loaded once per session, so a ``.nii.gz`` is inflated
-    once.
+    ALFF and SeedFC) is read once per session: its masked data are streamed from
+    the file (float32, the 4-D array is never held) and shared.
 
     Written files: ``dataset_description.json`` (BIDS derivative, once),
     one NIfTI map per (session, voxelwise extractor) with a JSON sidecar
-    (``Sources``, ``Extractor``, ``Feature``, ``Parameters``), and the report; each is
-    written to a temporary file in the same folder then renamed, so an
-    interrupted run never leaves a half-written file.
+    (``Sources``, ``Extractor``, ``Feature``, ``Parameters``, ``RepetitionTime``),
+    and the report; each is written to a temporary file in the same folder then
+    renamed, so an interrupted run never leaves a half-written file.
+
+    Parameters after ``extractors`` are keyword-only since painmarkers 0.2; passing
+    them by position still works in 0.2 with a FutureWarning.
 
     Examples
     --------
@@ -412,32 +298,26 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
     >>> bold = tmp / "in" / "bold.nii.gz"; bold.parent.mkdir()
     >>> rng = np.random.default_rng(0)
     >>> nib.save(nib.Nifti1Image(rng.standard_normal((5, 5, 5, 40)), np.diag([3., 3, 3, 1])), bold)
-    >>> cohort = Cohort([Subject("01", "HC", sessions=[Session("pre", images={"bold": bold},
-    ...                                                            metadata={"t_r": 2.0})])])
-    >>> out = extract(cohort, SeedFC(Sphere("s", (3, 3, 3), 3.0)),
+    >>> mask = tmp / "in" / "mask.nii.gz"
+    >>> nib.save(nib.Nifti1Image(np.ones((5, 5, 5), np.uint8), np.diag([3., 3, 3, 1])), mask)
+    >>> cohort = Cohort([Subject("01", "HC", sessions=[Session(
+    ...     "pre", images={"bold": bold, "mask": mask}, metadata={"t_r": 2.0})])])
+    >>> out = extract(cohort, SeedFC(Sphere("s", (3, 3, 3), 3.0)), motion=False,
     ...               rois=[Sphere("a", (9, 9, 9), 3.0)], out_dir=tmp / "out", progress=False)
     >>> sorted(out["01"].session("pre").images)
-    ['bold', 'seed_fc_s']
+    ['bold', 'mask', 'seed_fc_s']
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
     if not isinstance(cohort, Cohort):
         raise TypeError(f"The 'cohort' parameter must be a Cohort. Got {type(cohort).__name__}.")
     items = _check_extractors(extractors)
     roi_list = None if rois is None else check_rois(rois)
     n_jobs = check_n_jobs(n_jobs)
     check_choice(on_error, ("raise", "skip"), "on_error")
-    if motion is False:
-        motion = None
-    elif motion is None:
-        motion = MotionQC()
-    elif not isinstance(motion, MotionQC):
-        raise TypeError(
-            f"The 'motion' parameter must be a MotionQC, None or False. Got {motion!r}."
-        )
-    out = _check_out_dir(out_dir, cohort)
-    out.mkdir(parents=True, exist_ok=True)
+    if scheduler is not None and n_jobs is not None:
+        raise ValueError("Give 'n_jobs' (local workers) or 'scheduler' (a dask cluster), not "
+                         "both: the cluster's workers set the parallelism.")
+    motion = _check_motion(motion)
+    out = make_folder(_check_out_dir(out_dir, cohort))
     description = out / "dataset_description.json"
     if not description.exists():
         import painmarkers
@@ -447,70 +327,80 @@ def extract(cohort: Cohort, extractors: Any, rois: Any = None, n_jobs: int | Non
             "DatasetType": "derivative",
             "GeneratedBy": [{"Name": "painmarkers", "Version": painmarkers.__version__}],
         })
-
-    sessions = list(cohort.iter_sessions())
-    if on_error == "skip":
-        task = _process_session_safe
+    plan = Plan(extractors=items, rois=roi_list, out_dir=out, motion=motion,
+                exclude_motion=exclude_motion, space=space, on_error=on_error)
+    tasks = [(sub.id, ses) for sub, ses in cohort.iter_sessions()]
+    if scheduler is not None:
+        results = _run_dask(tasks, plan, scheduler, progress)
     else:
-        task = _process_session
-    jobs = (delayed(task)(sub.id, ses, items, roi_list, out, motion, exclude_motion, space)
-            for sub, ses in sessions)
-    runner = Parallel(n_jobs=n_jobs, return_as="generator")
-    results = list(tqdm(runner(jobs), total=len(sessions), disable=not progress,
-                        desc="extract", unit="session"))
+        results = _run_joblib(tasks, plan, n_jobs, progress)
     return _assemble(cohort, results, out)
 
 
-def _process_session_safe(sub_id, ses, *args) -> dict:
-    try:
-        return _process_session(sub_id, ses, *args)
-    except (DataError, ExtractorError, OSError) as exc:
-        return {"subject_id": sub_id, "session": ses.label, "measures": [], "images": {},
-                "metadata": {}, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
-                "warnings": []}
+def _mask_source(sources: list[str]) -> str:
+    if MASK_FROM_DATA in sources:
+        return MASK_FROM_DATA
+    return "; ".join(sorted(set(sources)))
+
+
+def _listing(frame: pd.DataFrame, column: str | None = None, sep: str = ", ") -> str:
+    if column is None:
+        return sep.join(f"sub-{a}/ses-{b}" for a, b in
+                        frame[["subject_id", "session"]].itertuples(index=False))
+    return sep.join(f"sub-{a}/ses-{b} ({c})" for a, b, c in
+                    frame[["subject_id", "session", column]].itertuples(index=False))
 
 
 def _assemble(cohort: Cohort, results: Sequence[dict], out: Path) -> Cohort:
     for r in results:
         for category, message in r.get("warnings", []):
-            warnings.warn(f"sub-{r['subject_id']}/ses-{r['session']}: {message}", category,
-                          stacklevel=3)
+            warn(f"sub-{r['subject_id']}/ses-{r['session']}: {message}", category)
     by_key = {(r["subject_id"], r["session"]): r for r in results}
-    subjects = []
+    rows, subjects = [], []
     for sub in cohort:
         sessions = []
         for ses in sub.sessions:
             r = by_key[(sub.id, ses.label)]
-            ses = dataclasses.replace(
+            mask = _mask_source(r["notes"]["masks"])
+            notes = {"extraction_status": r["status"], "extraction_reason": r["reason"],
+                     "mask_source": mask, "motion_qc": r["notes"]["motion_qc"]}
+            sessions.append(dataclasses.replace(
                 ses, measures=(*ses.measures, *r["measures"]),
                 images={**ses.images, **r["images"]},
-                metadata={**ses.metadata, **r["metadata"]},
-            )
-            sessions.append(ses)
+                metadata={**ses.metadata, **r["metadata"], **notes}))
+            md = r["metadata"]
+            rows.append({
+                "subject_id": sub.id, "session": ses.label, "status": r["status"],
+                "reason": r["reason"], "n_measures": len(r["measures"]),
+                "maps": ";".join(str(p) for p in r["images"].values()), "mask": mask,
+                "motion_qc": r["notes"]["motion_qc"],
+                **{k: md.get(k, np.nan) for k in ("mean_fd", "max_fd", "max_translation_mm",
+                                                   "max_rotation_deg")},
+            })
         subjects.append(dataclasses.replace(sub, sessions=tuple(sessions)))
-    rows = []
-    for r in results:
-        md = r["metadata"]
-        rows.append({
-            "subject_id": r["subject_id"], "session": r["session"], "status": r["status"],
-            "reason": r["reason"], "n_measures": len(r["measures"]),
-            "maps": ";".join(str(p) for p in r["images"].values()),
-            **{k: md.get(k, np.nan) for k in ("mean_fd", "max_fd", "max_translation_mm",
-                                               "max_rotation_deg")},
-        })
     report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
     write_text(out / "extraction_report.tsv",
                report.to_csv(sep="\t", index=False, na_rep="n/a"))
+    n = len(report)
     excluded = report[report["status"] == "excluded_motion"]
     if len(excluded):
-        listed = ", ".join(f"sub-{a}/ses-{b} ({c})" for a, b, c in
-                           excluded[["subject_id", "session", "reason"]].itertuples(index=False))
-        warnings.warn(f"{len(excluded)} session(s) excluded for head motion and not extracted: "
-                      f"{listed}.", PainmarkersWarning, stacklevel=3)
+        warn(f"{len(excluded)} session(s) excluded for head motion and not extracted: "
+             f"{_listing(excluded, 'reason')}.", PainmarkersWarning)
     failed = report[report["status"] == "failed"]
     if len(failed):
-        listed = "; ".join(f"sub-{a}/ses-{b}: {c}" for a, b, c in
-                           failed[["subject_id", "session", "reason"]].itertuples(index=False))
-        warnings.warn(f"{len(failed)} session(s) failed and were skipped: {listed}.",
-                      PainmarkersWarning, stacklevel=3)
+        warn(f"{len(failed)} session(s) failed and were skipped: "
+             f"{_listing(failed, 'reason', '; ')}.", PainmarkersWarning)
+    done = report[report["status"] != "failed"]
+    no_mask = done[done["mask"] == MASK_FROM_DATA]
+    if len(no_mask):
+        warn(f"{len(no_mask)} of {n} session(s) have no brain mask (no images['mask'] and no "
+             "mask_img): their mask was computed from the data (voxels finite in every volume "
+             "and non-zero in one), so it differs between sessions: "
+             f"{_listing(no_mask)}. Recorded as mask_source in the session metadata and the "
+             "report's 'mask' column.", PainmarkersWarning)
+    no_qc = report[report["motion_qc"].str.startswith("not assessed")]
+    if len(no_qc):
+        warn(f"{len(no_qc)} of {n} session(s) have no confounds or motion file: their head "
+             f"motion was not assessed: {_listing(no_qc)}. Recorded as motion_qc in the "
+             "session metadata and the report.", PainmarkersWarning)
     return Cohort(subjects)

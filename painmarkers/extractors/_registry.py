@@ -80,7 +80,7 @@ def register_extractor(name: str, cls: type, *, overwrite: bool = False) -> type
     >>> class TemporalMean(BaseExtractor):
     ...     feature = "tmean"
     ...     input_kind = "bold"
-    ...     def _compute(self, data, t_r):
+    ...     def compute(self, data, context):
     ...         return data.mean(axis=0)
     >>> _ = register_extractor("tmean", TemporalMean, overwrite=True)
     >>> get_extractor("tmean") is TemporalMean

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
+from painmarkers.exceptions import DataError
+
 __all__ = [
     "CONVENTIONS",
     "BandBins",
@@ -94,7 +96,12 @@ class BandBins:
 
 
 def check_band(band, t_r: float) -> tuple[float, float]:
-    """Validate ``band = (f_lo, f_hi)`` in Hz for a repetition time ``t_r``."""
+    """Validate ``band = (f_lo, f_hi)`` in Hz for a repetition time ``t_r``.
+
+    A malformed band raises ValueError; a band starting at or ending above the
+    Nyquist frequency ``1 / (2 t_r)`` raises DataError (a ValueError) naming the
+    band, the TR and the Nyquist frequency.
+    """
     try:
         f_lo, f_hi = (float(b) for b in band)
     except (TypeError, ValueError):
@@ -107,9 +114,16 @@ def check_band(band, t_r: float) -> tuple[float, float]:
         )
     nyquist = 0.5 / t_r
     if f_lo >= nyquist:
-        raise ValueError(
+        raise DataError(
             f"The 'band' parameter {band!r} starts at or above the Nyquist frequency "
             f"{nyquist:g} Hz of TR = {t_r:g} s; no frequency can fall inside it."
+        )
+    if f_hi > nyquist * (1 + 1e-9):
+        raise DataError(
+            f"The 'band' parameter {band!r} ends at {f_hi:g} Hz, above the Nyquist frequency "
+            f"{nyquist:g} Hz of TR = {t_r:g} s: the series holds no frequency above "
+            f"{nyquist:g} Hz. Give a band ending at or below {nyquist:g} Hz (it is not "
+            "clipped silently)."
         )
     return f_lo, f_hi
 

@@ -6,23 +6,24 @@ SD of the band-passed signal used by C-PAC/AFNI). The formulas and how the
 conventions relate are tabulated in the user guide (*ALFF conventions*).
 
 All computations work on masked ``(T, V)`` arrays with one real FFT per block
-of voxels; 4-D files are read volume by volume, so the full 4-D array is never
-held in memory.
+of voxels; 4-D files are read volume by volume (:func:`painmarkers.io.read_masked`),
+so the full 4-D array is never held in memory.
 """
 
 from __future__ import annotations
 
-import gzip
 import numbers
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from painmarkers._validation import check_choice, check_same_grid, check_tr
-from painmarkers.exceptions import DataError, ImageError, PainmarkersWarning
+from painmarkers._docs import fill_doc
+from painmarkers._validation import check_choice, check_tr
+from painmarkers._warnings import warn
+from painmarkers.exceptions import DataError, PainmarkersWarning
+from painmarkers.extractors._context import ImageContext
 from painmarkers.extractors._spectral import (
     CONVENTIONS,
     band_bins,
@@ -30,7 +31,7 @@ from painmarkers.extractors._spectral import (
     minimum_volumes,
     spectral_alff,
 )
-from painmarkers.extractors.base import BaseExtractor, image_label, resolve_t_r
+from painmarkers.extractors.base import BaseExtractor
 
 __all__ = [
     "ALFF",
@@ -45,9 +46,6 @@ __all__ = [
 ALFF_CONVENTIONS = CONVENTIONS
 
 _STANDARDIZE = (None, "mean", "z")
-
-#: Bytes read from a 4-D file per block of volumes.
-_READ_BLOCK_BYTES = 16 * 2**20
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,39 +106,21 @@ def _standardize(values: np.ndarray, standardize: str | None, feature: str,
     return (values - mean) / sd
 
 
-def _user_stacklevel() -> int:
-    """Stack level of the first caller outside painmarkers, scikit-learn and joblib."""
-    import os
-    import sys
-
-    internal = tuple(
-        os.path.dirname(os.path.abspath(mod.__file__))
-        for mod in (sys.modules.get("painmarkers"), sys.modules.get("sklearn"),
-                    sys.modules.get("joblib"))
-        if mod is not None and getattr(mod, "__file__", None)
-    )
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(internal):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def _compute_pair(data: np.ndarray, t_r: float, band, convention: str, detrend: bool,
                   discard: int, standardize: str | None,
                   label: str) -> tuple[np.ndarray, np.ndarray]:
     """Validated ALFF and fALFF of ``data`` ``(T, V)``, with warnings and standardization."""
-    band = check_band(band, t_r)
+    try:
+        band = check_band(band, t_r)
+    except DataError as exc:  # above Nyquist for this image's TR
+        raise DataError(f"{label}: {exc}") from None
     _check_volumes(data.shape[0], discard, t_r, band, convention, label)
     alff, falff, degenerate, _ = spectral_alff(data[discard:], t_r, band, convention, detrend)
     n_bad = int(degenerate.sum())
     if n_bad:
         kind = "constant or exactly linear" if detrend else "constant"
-        warnings.warn(
-            f"{label}: {n_bad} of {degenerate.size} voxel(s) have a {kind} time series; "
-            "their ALFF and fALFF are set to 0.",
-            PainmarkersWarning,
-            stacklevel=_user_stacklevel(),
-        )
+        warn(f"{label}: {n_bad} of {degenerate.size} voxel(s) have a {kind} time series; "
+             "their ALFF and fALFF are set to 0.", PainmarkersWarning)
     alff = _standardize(alff, standardize, "ALFF", label)
     falff = _standardize(falff, standardize, "fALFF", label)
     return alff, falff
@@ -149,6 +129,7 @@ def _compute_pair(data: np.ndarray, t_r: float, band, convention: str, detrend: 
 # --------------------------------------------------------------------------------------------
 # Public functions on arrays
 # --------------------------------------------------------------------------------------------
+@fill_doc
 def alff_falff(timeseries, t_r, band=(0.01, 0.08), convention="dpabi", detrend=True,
                discard=0, standardize=None):
     """ALFF and fALFF of time series, in one vectorised FFT.
@@ -157,28 +138,20 @@ def alff_falff(timeseries, t_r, band=(0.01, 0.08), convention="dpabi", detrend=T
     ----------
     timeseries : array-like of shape (n_volumes,) or (n_volumes, n_voxels)
         Time runs along the first axis. Must be finite.
-    t_r : float
-        Repetition time in seconds (> 0).
-    band : tuple of float, default=(0.01, 0.08)
-        Low and high frequency (Hz) of the band, ``0 <= low < high``; ``low``
-        must be below the Nyquist frequency ``1 / (2 t_r)``.
-    convention : {"dpabi", "rest", "xcpd", "bandpass_std"}, default="dpabi"
-        Which published definition to compute; see Notes.
-    detrend : bool, default=True
-        Remove the least-squares line of each series (DPABI always does). With
-        False only the mean is removed.
-    discard : int, default=0
-        Number of initial volumes dropped before anything else.
-    standardize : {None, "mean", "z"}, default=None
-        None keeps raw values; "mean" divides by the mean over all columns
-        (mALFF); "z" subtracts the mean and divides by the SD with N - 1 (zALFF).
+    %(t_r)s
+    %(band)s
+    %(alff_convention)s
+    %(alff_detrend)s
+    %(discard)s
+    %(alff_standardize)s
+        The voxels are the columns of ``timeseries``.
 
     Returns
     -------
     alff : ndarray of shape (n_voxels,)
         ALFF (1 column for 1-D input).
     falff : ndarray of shape (n_voxels,)
-        fALFF, the fraction of the amplitude (or, for "bandpass_std", of the
+        The fALFF: the fraction of the amplitude (or, for "bandpass_std", of the
         root power) inside the band.
 
     Raises
@@ -187,7 +160,8 @@ def alff_falff(timeseries, t_r, band=(0.01, 0.08), convention="dpabi", detrend=T
         If ``t_r`` is missing, zero or negative, ``timeseries`` holds NaN or
         infinite values, ``discard`` leaves no volume, or the series is too short
         to put a frequency bin inside the band (the message gives the minimum
-        number of volumes).
+        number of volumes), or the band reaches above the Nyquist frequency of
+        ``t_r`` (the message gives the band, the TR and the Nyquist frequency).
     ValueError
         If ``band``, ``convention``, ``standardize`` or ``discard`` is invalid.
 
@@ -267,17 +241,15 @@ def alff_falff(timeseries, t_r, band=(0.01, 0.08), convention="dpabi", detrend=T
                          "timeseries")
 
 
+@fill_doc
 def alff_min_volumes(t_r, band=(0.01, 0.08), convention="dpabi"):
     """Minimum number of volumes for which the ALFF band holds a frequency bin.
 
     Parameters
     ----------
-    t_r : float
-        Repetition time in seconds.
-    band : tuple of float, default=(0.01, 0.08)
-        Band in Hz.
-    convention : {"dpabi", "rest", "xcpd", "bandpass_std"}, default="dpabi"
-        Convention, which fixes the FFT length and binning.
+    %(t_r)s
+    %(band)s
+    %(alff_convention)s
 
     Returns
     -------
@@ -310,6 +282,7 @@ def alff_min_volumes(t_r, band=(0.01, 0.08), convention="dpabi"):
     return minimum_volumes(t_r, check_band(band, t_r), convention)
 
 
+@fill_doc
 def alff_frequency_bins(n_volumes, t_r, band=(0.01, 0.08), convention="dpabi"):
     """Table of the FFT bins a convention uses for a series of ``n_volumes``.
 
@@ -317,12 +290,9 @@ def alff_frequency_bins(n_volumes, t_r, band=(0.01, 0.08), convention="dpabi"):
     ----------
     n_volumes : int
         Number of volumes after discarding.
-    t_r : float
-        Repetition time in seconds.
-    band : tuple of float, default=(0.01, 0.08)
-        Band in Hz.
-    convention : {"dpabi", "rest", "xcpd", "bandpass_std"}, default="dpabi"
-        Convention.
+    %(t_r)s
+    %(band)s
+    %(alff_convention)s
 
     Returns
     -------
@@ -361,85 +331,9 @@ def alff_frequency_bins(n_volumes, t_r, band=(0.01, 0.08), convention="dpabi"):
 
 
 # --------------------------------------------------------------------------------------------
-# Streaming reader: 4-D NIfTI -> masked (T, V) volume by volume
-# --------------------------------------------------------------------------------------------
-def _open_stream(filename: str):
-    if filename.endswith(".gz"):
-        try:  # ISA-L inflates gzip 2-3x faster than zlib (optional extra "fast")
-            from isal import igzip
-        except ImportError:
-            return gzip.open(filename, "rb")
-        return igzip.open(filename, "rb")
-    return open(filename, "rb")
-
-
-def _read_exact(stream, view: memoryview, filename: str) -> None:
-    got = 0
-    while got < len(view):
-        n = stream.readinto(view[got:])
-        if not n:
-            raise ImageError(
-                f"{filename!r} ended after {got} of {len(view)} bytes of a block of volumes; "
-                "the file is truncated."
-            )
-        got += n
-
-
-def _read_masked_timeseries(img, mask: np.ndarray) -> np.ndarray | None:
-    """Masked ``(T, V)`` data of a file-backed 4-D NIfTI, read volume by volume.
-
-    Returns None when ``img`` is not an unmodified image backed by a NIfTI file
-    (the caller then falls back to in-memory masking). Values are scaled by the
-    header's slope/intercept; float64 files stay float64, anything else is float32.
-    """
-    import nibabel as nib
-
-    proxy = getattr(img, "dataobj", None)
-    if not isinstance(img, nib.Nifti1Image) or not nib.is_proxy(proxy):
-        return None
-    filename = getattr(proxy, "file_like", None)
-    if (not isinstance(filename, str) or not filename.endswith((".nii", ".nii.gz"))
-            or len(proxy.shape) != 4 or proxy.order != "F"):
-        return None  # e.g. .nii.bz2/.nii.zst, file objects: nibabel reads those
-    shape3, n_t = tuple(proxy.shape[:3]), int(proxy.shape[3])
-    dtype = np.dtype(proxy.dtype)
-    vol_items = int(np.prod(shape3))
-    vol_bytes = vol_items * dtype.itemsize
-    # Flat positions of the mask voxels inside one Fortran-ordered volume, in C order of mask.
-    flat = np.ravel_multi_index(np.nonzero(mask), shape3, order="F")
-    slope = float(proxy.slope) if proxy.slope is not None else 1.0
-    inter = float(proxy.inter) if proxy.inter is not None else 0.0
-    out_dtype = np.float64 if dtype == np.float64 else np.float32
-    out = np.empty((n_t, flat.size), dtype=out_dtype)
-    per_block = max(1, _READ_BLOCK_BYTES // max(vol_bytes, 1))
-    buffer = np.empty(per_block * vol_bytes, dtype=np.uint8)
-    with _open_stream(filename) as stream:
-        if filename.endswith(".gz"):
-            remaining = int(proxy.offset)
-            while remaining:
-                chunk = stream.read(min(remaining, 1 << 20))
-                if not chunk:
-                    raise ImageError(f"{filename!r} is truncated before its data.")
-                remaining -= len(chunk)
-        else:
-            stream.seek(int(proxy.offset))
-        for start in range(0, n_t, per_block):
-            n_blk = min(per_block, n_t - start)
-            view = memoryview(buffer)[: n_blk * vol_bytes]
-            _read_exact(stream, view, filename)
-            vols = buffer[: n_blk * vol_bytes].view(dtype).reshape(n_blk, vol_items)
-            block = vols[:, flat]
-            if block.dtype != out_dtype:
-                block = block.astype(out_dtype)
-            if slope != 1.0 or inter != 0.0:
-                block = block * out_dtype(slope) + out_dtype(inter)
-            out[start:start + n_blk] = block
-    return out
-
-
-# --------------------------------------------------------------------------------------------
 # Estimators
 # --------------------------------------------------------------------------------------------
+@fill_doc
 class ALFF(BaseExtractor):
     """Voxelwise amplitude of low-frequency fluctuations (ALFF, mALFF, zALFF).
 
@@ -450,25 +344,14 @@ class ALFF(BaseExtractor):
 
     Parameters
     ----------
-    mask_img : str, path-like, nibabel image or None, default=None
-        Brain mask; when None it is computed from the images at ``fit``.
+    %(mask_img_extractor)s
         ``standardize`` statistics are taken over this mask.
-    t_r : float or None, default=None
-        Repetition time in seconds; when None it is read per image from the BIDS
-        sidecar (``RepetitionTime``) and the header (they must agree).
-    band : tuple of float, default=(0.01, 0.08)
-        Frequency band in Hz (the seed study's band).
-    convention : {"dpabi", "rest", "xcpd", "bandpass_std"}, default="dpabi"
-        Published definition; "dpabi" reproduces DPABI's ``y_alff_falff``.
-        See :func:`alff_falff` for the formulas.
-    discard : int, default=0
-        Initial volumes dropped (the seed study discarded 10).
-    detrend : bool, default=True
-        Remove each voxel's least-squares line (else only its mean).
-    standardize : {None, "mean", "z"}, default=None
-        None: raw values; "mean": divided by the mean over the mask (mALFF);
-        "z": minus the mean, divided by the SD (N - 1) over the mask (zALFF).
-        Outside the mask maps are 0.
+    %(t_r_extractor)s
+    %(band)s
+    %(alff_convention)s
+    %(discard)s
+    %(alff_detrend)s
+    %(alff_standardize)s
 
     Attributes
     ----------
@@ -479,8 +362,8 @@ class ALFF(BaseExtractor):
 
     See Also
     --------
-    FractionalALFF : the same computation, returning fALFF.
-    alff_falff : the array-level function.
+    FractionalALFF : The same computation, returning fALFF.
+    alff_falff : The array-level function.
 
     Notes
     -----
@@ -530,31 +413,27 @@ class ALFF(BaseExtractor):
         # Nyquist is checked per image, once its TR is known.
         check_band(self.band, 1e-12)
 
-    def _prepare_image(self, img: Any, t_r: float | None, label: str,
-                       confounds: Any = None) -> None:
-        self._label = label
-
-    def _masked(self, img: Any, label: str) -> np.ndarray:
-        check_same_grid(img, self.mask_img_, label, "mask_img")
-        data = _read_masked_timeseries(img, self._mask)
-        if data is None:
-            return super()._masked(img, label)
-        finite = np.isfinite(data).all(axis=0)
-        if not finite.all():
-            raise ImageError(
-                f"{label} has NaN or infinite values in {int((~finite).sum())} voxel(s) inside "
-                "the mask; fix the image or exclude those voxels from mask_img."
-            )
-        return data
-
-    def _pair(self, data: np.ndarray, t_r: float) -> tuple[np.ndarray, np.ndarray]:
-        label = getattr(self, "_label", "timeseries")
-        return _compute_pair(np.asarray(data), check_tr(t_r, "t_r"), self.band,
+    def _pair(self, data: np.ndarray, context: ImageContext) -> tuple[np.ndarray, np.ndarray]:
+        return _compute_pair(np.asarray(data), check_tr(context.t_r, "t_r"), self.band,
                              self.convention, bool(self.detrend), int(self.discard),
-                             self.standardize, label)
+                             self.standardize, context.label)
 
-    def _compute(self, data: np.ndarray, t_r: float | None) -> np.ndarray:
-        alff, falff = self._pair(data, t_r)
+    def compute(self, data: np.ndarray, context: ImageContext) -> np.ndarray:
+        """ALFF (fALFF for :class:`FractionalALFF`) of each column of ``data``.
+
+        Parameters
+        ----------
+        data : ndarray of shape (T, n)
+            Time series (mask voxels or ROI mean series).
+        context : ImageContext
+            The image's context; ``t_r`` must be set (see ``check_context``).
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            ALFF (or fALFF) of each column, standardised as ``standardize`` asks.
+        """
+        alff, falff = self._pair(data, context)
         return falff if self.feature == "falff" else alff
 
     # -- public API -------------------------------------------------------------------------
@@ -563,7 +442,7 @@ class ALFF(BaseExtractor):
 
         Parameters
         ----------
-        img : str, path-like or nibabel image
+        img : str, path-like, nibabel image or ImageContext
             One 4-D time series on the mask grid.
         t_r : float or None, default=None
             Repetition time in seconds; when None, ``self.t_r`` then the
@@ -571,9 +450,11 @@ class ALFF(BaseExtractor):
 
         Returns
         -------
-        alff_img, falff_img : nibabel.Nifti1Image
-            3-D float32 maps, zero outside the mask (standardized when
+        alff_img : nibabel.Nifti1Image
+            3-D float32 ALFF map, zero outside the mask (standardized when
             ``standardize`` is set).
+        falff_img : nibabel.Nifti1Image
+            The fALFF map, likewise.
 
         Raises
         ------
@@ -586,14 +467,14 @@ class ALFF(BaseExtractor):
             series is too short for the band.
         """
         check_is_fitted(self)
-        label = image_label(img, "img")
-        loaded = self._load(img, "img")
-        t_r = resolve_t_r(img, t_r if t_r is not None else self.t_r, name="img")
-        self._prepare_image(loaded, t_r, label)
-        alff, falff = self._pair(self._masked(loaded, label), t_r)
+        context = img if isinstance(img, ImageContext) else ImageContext(
+            img, t_r=t_r, mask_img=self.mask_img_)
+        context = self.check_context(context)
+        alff, falff = self._pair(self.load_data(context), context)
         return self.inverse_transform(alff), self.inverse_transform(falff)
 
 
+@fill_doc
 class FractionalALFF(ALFF):
     """Voxelwise fractional ALFF (fALFF, mfALFF, zfALFF).
 
@@ -603,20 +484,14 @@ class FractionalALFF(ALFF):
 
     Parameters
     ----------
-    mask_img : str, path-like, nibabel image or None, default=None
-        Brain mask; computed from the images at ``fit`` when None.
-    t_r : float or None, default=None
-        Repetition time in seconds; read from the sidecar/header when None.
-    band : tuple of float, default=(0.01, 0.08)
-        Frequency band in Hz.
-    convention : {"dpabi", "rest", "xcpd", "bandpass_std"}, default="dpabi"
-        Published definition (see :func:`alff_falff`).
-    discard : int, default=0
-        Initial volumes dropped.
-    detrend : bool, default=True
-        Remove each voxel's least-squares line (else only its mean).
-    standardize : {None, "mean", "z"}, default=None
-        None, mean-scaled (mfALFF) or z-scored (zfALFF) over the mask.
+    %(mask_img_extractor)s
+        ``standardize`` statistics are taken over this mask.
+    %(t_r_extractor)s
+    %(band)s
+    %(alff_convention)s
+    %(discard)s
+    %(alff_detrend)s
+    %(alff_standardize)s
 
     Attributes
     ----------

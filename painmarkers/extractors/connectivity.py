@@ -2,122 +2,35 @@
 
 from __future__ import annotations
 
-import warnings
-from os import PathLike
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from painmarkers._docs import fill_doc
 from painmarkers._validation import check_choice, check_interval
-from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
+from painmarkers._warnings import warn
+from painmarkers.exceptions import ExtractorError, PainmarkersWarning
+from painmarkers.extractors._confounds import (
+    CONFOUND_STRATEGIES,
+    LEVELS,
+    check_strategy,
+    confound_matrix,
+    select_confounds,
+)
+from painmarkers.extractors._context import ImageContext
 from painmarkers.extractors.base import BaseExtractor
 from painmarkers.rois import ROI
 
 __all__ = ["CONFOUND_STRATEGIES", "SeedFC", "select_confounds"]
 
-#: Noise components understood by :func:`select_confounds` (names as in nilearn).
-CONFOUND_STRATEGIES = ("motion", "wm_csf", "global_signal", "high_pass")
-_LEVELS = ("basic", "power2", "derivatives", "full")
-_BASE_COLUMNS = {
-    "motion": ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"),
-    "wm_csf": ("white_matter", "csf"),
-    "global_signal": ("global_signal",),
-}
 #: Largest |r| before the Fisher transform, so that z stays finite.
 _R_MAX = 1.0 - 1e-7
 #: Voxels cleaned and correlated per block (keeps temporaries to a few MB).
 _BLOCK = 4096
 
 
-def _expand(columns: tuple[str, ...], level: str) -> list[str]:
-    out = list(columns)
-    if level in ("derivatives", "full"):
-        out += [f"{c}_derivative1" for c in columns]
-    if level in ("power2", "full"):
-        out += [f"{c}_power2" for c in columns]
-    if level == "full":
-        out += [f"{c}_derivative1_power2" for c in columns]
-    return out
-
-
-def select_confounds(confounds: Any, strategy=("motion", "wm_csf"), motion: str = "basic",
-                     wm_csf: str = "basic", global_signal: str = "basic",
-                     name: str = "confounds") -> pd.DataFrame:
-    """Select fMRIPrep confound columns by noise component, like nilearn's ``load_confounds``.
-
-    Parameters
-    ----------
-    confounds : str, path-like or DataFrame
-        An fMRIPrep ``*_desc-confounds_timeseries.tsv`` (or its table).
-    strategy : tuple of str, default=("motion", "wm_csf")
-        Components among ``"motion"``, ``"wm_csf"``, ``"global_signal"`` and
-        ``"high_pass"`` (the ``cosine*`` regressors).
-    motion, wm_csf, global_signal : {"basic", "power2", "derivatives", "full"}, default="basic"
-        Expansion of each component: the raw series, plus squares, plus first
-        derivatives, or all (24 motion parameters with ``"full"``).
-    name : str, default="confounds"
-        Name used in messages.
-
-    Returns
-    -------
-    DataFrame
-        The selected columns; NaN values (the first row of derivatives) are
-        replaced by the column mean, i.e. 0 after the demeaning done when
-        regressing.
-
-    Raises
-    ------
-    DataError
-        The file is missing or lacks a required column (named).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> table = pd.DataFrame({c: [0.0, 1.0] for c in
-    ...     ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "csf"]})
-    >>> list(select_confounds(table, strategy=("motion",)).columns)
-    ['trans_x', 'trans_y', 'trans_z', 'rot_x', 'rot_y', 'rot_z']
-    """
-    frame = _read_table(confounds, name)
-    strategy = (strategy,) if isinstance(strategy, str) else tuple(strategy)
-    for s in strategy:
-        check_choice(s, CONFOUND_STRATEGIES, "strategy")
-    levels = {"motion": motion, "wm_csf": wm_csf, "global_signal": global_signal}
-    wanted: list[str] = []
-    for s in strategy:
-        if s == "high_pass":
-            wanted += [c for c in frame.columns if str(c).startswith("cosine")]
-            continue
-        check_choice(levels[s], _LEVELS, s)
-        wanted += _expand(_BASE_COLUMNS[s], levels[s])
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise DataError(f"{name} lacks the confound column(s) {missing} needed by the strategy "
-                        f"{strategy}.")
-    out = frame[wanted].astype(float)
-    return out.fillna(out.mean())
-
-
-def _read_table(confounds: Any, name: str) -> pd.DataFrame:
-    if isinstance(confounds, pd.DataFrame):
-        return confounds
-    if isinstance(confounds, str | PathLike):
-        path = Path(confounds)
-        if not path.exists():
-            raise DataError(f"The confounds file {str(path)!r} given as {name!r} does not exist.")
-        sep = "\t" if path.suffix in (".tsv", ".gz") else None
-        try:
-            if sep is None:
-                return pd.read_csv(path, sep=r"\s+", header=None)
-            return pd.read_csv(path, sep=sep, na_values=["n/a", "NaN"])
-        except Exception as exc:
-            raise DataError(f"Could not read the confounds file {str(path)!r}: {exc}") from exc
-    raise TypeError(f"The {name!r} parameter must be a path or a DataFrame. Got {confounds!r}.")
-
-
+@fill_doc
 class SeedFC(BaseExtractor):
     """Seed-based connectivity map: correlation of every voxel with a seed's mean series.
 
@@ -125,17 +38,15 @@ class SeedFC(BaseExtractor):
     ----------
     seed : Sphere, AtlasRegion or MaskROI
         The seed region; its voxels inside the brain mask are averaged.
-    mask_img : image, path or None, default=None
-        Brain mask; computed from the images when None (see
-        :class:`~painmarkers.extractors.BaseExtractor`).
-    t_r : float or None, default=None
-        Repetition time in seconds (else from the sidecar or header).
+    %(mask_img_extractor)s
+    %(t_r_extractor)s
     confounds_strategy : tuple of str or None, default=None
         The fMRIPrep noise components to regress out (see :func:`select_confounds`).
-        With a confounds file given to ``transform``/``compute_map`` the
-        columns are selected from it; without one, the file next to an
-        fMRIPrep BOLD path is found by :func:`nilearn.interfaces.fmriprep.load_confounds`.
-        None uses all columns of the given confounds (or none).
+        The columns are selected from the confounds given to
+        ``transform``/``compute_map`` or, without them, from the fMRIPrep table
+        next to the BOLD file (``*_desc-confounds_timeseries.tsv``): one reader and
+        one n/a rule either way. None uses all columns of the given confounds (or
+        none).
     motion : {"basic", "power2", "derivatives", "full"}, default="basic"
         Expansion of the motion parameters (``"full"`` = 24 parameters).
     low_pass, high_pass : float or None, default=None
@@ -158,7 +69,8 @@ class SeedFC(BaseExtractor):
     ------
     DataError
         Seed outside the mask or the image (named), confounds whose row count
-        differs from the number of volumes (file and both counts named).
+        differs from the number of volumes (file and both counts named), n/a
+        confound values beyond the first row.
     ExtractorError
         A seed series with zero variance after cleaning (seed and image named).
 
@@ -212,7 +124,13 @@ class SeedFC(BaseExtractor):
         self.fisher_z = fisher_z
 
     def get_feature_name(self) -> str:
-        """``"seed_fc_<seed name>"`` (plus ``"_r"`` when ``fisher_z=False``)."""
+        """Name of the feature: ``"seed_fc_<seed name>"`` (``"_r"`` added when not Fisher z).
+
+        Returns
+        -------
+        str
+            E.g. ``"seed_fc_PCC"``; ``"seed_fc_PCC_r"`` when ``fisher_z=False``.
+        """
         seed = getattr(self.seed, "name", "seed")
         return f"seed_fc_{seed}" + ("" if self.fisher_z else "_r")
 
@@ -222,12 +140,8 @@ class SeedFC(BaseExtractor):
                 "The 'seed' parameter must be a Sphere, AtlasRegion or MaskROI. "
                 f"Got {self.seed!r}."
             )
-        if self.confounds_strategy is not None:
-            strategy = ((self.confounds_strategy,) if isinstance(self.confounds_strategy, str)
-                        else tuple(self.confounds_strategy))
-            for s in strategy:
-                check_choice(s, CONFOUND_STRATEGIES, "confounds_strategy")
-        check_choice(self.motion, _LEVELS, "motion")
+        check_strategy(self.confounds_strategy, "confounds_strategy")
+        check_choice(self.motion, LEVELS, "motion")
         for name in ("low_pass", "high_pass"):
             value = getattr(self, name)
             if value is not None:
@@ -241,105 +155,102 @@ class SeedFC(BaseExtractor):
         seed_mask = self.seed.to_mask(self.mask_img_, self.mask_img_)
         self.seed_mask_ = seed_mask
         self.n_seed_voxels_ = int(seed_mask.sum())
+        # columns of the seed voxels in the masked (T, V) data
+        order = np.full(self._mask.shape, -1, dtype=np.int64)
+        order[self._mask] = np.arange(self.n_voxels_)
+        self._seed_columns = order[seed_mask]
 
-    def _load(self, img, name):
-        import nibabel as nib
+    def prepare(self, data: np.ndarray, context: ImageContext) -> ImageContext:
+        """The seed's mean series and the confound matrix of one image.
 
-        loaded = super()._load(img, name)
-        # read the data once: the seed series and the masked voxels both need it
-        in_memory = nib.Nifti1Image(np.asanyarray(loaded.dataobj), loaded.affine, loaded.header)
-        filename = loaded.get_filename()
-        if filename:  # keep the path: load_confounds finds the fMRIPrep files from it
-            in_memory.set_filename(filename)
-        return in_memory
+        Parameters
+        ----------
+        data : ndarray of shape (T, V)
+            The masked data of the whole image.
+        context : ImageContext
+            Its checked context (``confounds``: a file, table, array or None; with
+            ``confounds_strategy`` and no confounds, the fMRIPrep table next to the
+            BOLD file is used).
 
-    def _confound_matrix(self, confounds: Any, img_source: Any, n_volumes: int,
-                         label: str) -> np.ndarray | None:
-        strategy = self.confounds_strategy
-        if isinstance(strategy, str):
-            strategy = (strategy,)
-        if confounds is None and strategy is not None:
-            source = getattr(img_source, "get_filename", lambda: None)()
-            if source is None:
-                raise DataError(
-                    f"{label}: 'confounds_strategy' needs the fMRIPrep confounds; pass "
-                    "confounds= or give the BOLD image as an fMRIPrep file path."
-                )
-            from nilearn.interfaces.fmriprep import load_confounds
+        Returns
+        -------
+        ImageContext
+            With ``derived["seed_series"]`` (float64, ``(T,)``) and
+            ``derived["confounds"]`` (``(T, k)`` or None).
 
-            try:
-                frame, _ = load_confounds(str(source), strategy=tuple(strategy),
-                                          motion=self.motion, demean=False)
-            except Exception as exc:
-                raise DataError(f"{label}: could not load fMRIPrep confounds: {exc}") from exc
-            matrix = np.asarray(frame, dtype=float)
-            where = f"the fMRIPrep confounds of {label}"
-        elif confounds is None:
-            return None
-        elif isinstance(confounds, np.ndarray):
-            matrix = np.asarray(confounds, dtype=float)
-            matrix = matrix[:, None] if matrix.ndim == 1 else matrix
-            where = "the confounds array"
-        else:
-            where = (f"the confounds file {str(confounds)!r}"
-                     if isinstance(confounds, str | PathLike) else "the confounds table")
-            if strategy is not None:
-                frame = select_confounds(confounds, strategy, motion=self.motion, name=where)
-            else:
-                frame = _read_table(confounds, where)
-                frame = frame.astype(float).fillna(frame.astype(float).mean())
-            matrix = frame.to_numpy(dtype=float)
-        if matrix.shape[0] != n_volumes:
-            raise DataError(
-                f"{where} has {matrix.shape[0]} rows but {label} has {n_volumes} volumes; "
-                "they must match one to one."
-            )
-        if not np.all(np.isfinite(matrix)):
-            raise DataError(f"{where} contains non-finite values after filling n/a.")
-        return matrix
+        Raises
+        ------
+        DataError
+            Confounds missing, unreadable, with a missing column, n/a beyond the first
+            row, or a row count different from the number of volumes (named).
+        """
+        seed_series = data[:, self._seed_columns].mean(axis=1, dtype=np.float64)
+        matrix = confound_matrix(context.confounds, check_strategy(self.confounds_strategy),
+                                 self.motion, data.shape[0], context.img, context.label)
+        return context.with_derived(seed_series=seed_series, confounds=matrix)
 
-    def _prepare_image(self, img, t_r, label, confounds=None) -> None:
-        data = np.asanyarray(img.dataobj)
-        seed_series = data[self.seed_mask_].astype(np.float64).mean(axis=0)
-        self._seed_series = seed_series
-        self._confounds = self._confound_matrix(confounds, img, data.shape[-1], label)
-        self._label = label
-
-    def _basis(self, n: int) -> np.ndarray:
+    def _basis(self, n: int, confounds: np.ndarray | None) -> np.ndarray:
         """Orthonormal basis of span{1, t (if detrend), confounds}, shape (T, k)."""
         columns = [np.ones(n)]
         if self.detrend:
             columns.append(np.arange(n) - (n - 1) / 2)
-        if self._confounds is not None:
-            columns.append(self._confounds)
+        if confounds is not None:
+            columns.append(confounds)
         design = np.column_stack(columns)
         u, s, _ = np.linalg.svd(design, full_matrices=False)
         return u[:, s > s[0] * max(design.shape) * np.finfo(float).eps]
 
-    def _compute(self, data: np.ndarray, t_r: float | None) -> np.ndarray:
+    def compute(self, data: np.ndarray, context: ImageContext) -> np.ndarray:
+        """Correlation (Fisher z) of each column of ``data`` with the seed series.
+
+        Parameters
+        ----------
+        data : ndarray of shape (T, n)
+            Voxel series, or ROI mean series (``ROIExtractor``).
+        context : ImageContext
+            The context returned by :meth:`prepare` (seed series and confounds).
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            Pearson r of each column with the seed series, both cleaned alike
+            (detrended, filtered and with the confounds regressed out, as set); Fisher z
+            (``arctanh``) when ``fisher_z`` is set.
+
+        Raises
+        ------
+        ExtractorError
+            A context not prepared by :meth:`prepare`, or a seed series with zero
+            variance after cleaning (the message names the image).
+        """
+        if "seed_series" not in context.derived:
+            raise ExtractorError("SeedFC.compute needs the context returned by "
+                                 "SeedFC.prepare (it holds the seed's series).")
+        seed_series = context.derived["seed_series"]
+        confounds = context.derived["confounds"]
         n_vox = data.shape[1]
         if self.low_pass is not None or self.high_pass is not None:
             from nilearn import signal
 
-            series = np.column_stack([np.asarray(data, dtype=np.float64), self._seed_series])
+            series = np.column_stack([np.asarray(data, dtype=np.float64), seed_series])
             cleaned = signal.clean(series, detrend=self.detrend, standardize=None,
-                                   confounds=self._confounds, standardize_confounds=True,
+                                   confounds=confounds, standardize_confounds=True,
                                    filter="butterworth", low_pass=self.low_pass,
-                                   high_pass=self.high_pass, t_r=t_r)
+                                   high_pass=self.high_pass, t_r=context.t_r)
             seed = cleaned[:, -1] - cleaned[:, -1].mean()
-            self._check_seed(seed)
+            self._check_seed(seed, seed_series, context)
             voxels = cleaned[:, :-1]
             voxels -= voxels.mean(axis=0)
-            return self._finish(self._correlate(seed, voxels, data))
+            return self._finish(self._correlate(seed, voxels, data), context)
         # Without filtering, nilearn's clean (detrend, then regress the detrended and
         # standardised confounds) is the projection onto the orthogonal complement of
         # span{1, t, confounds} (Frisch-Waugh-Lovell). It is applied here by blocks of
         # voxels (float64, two small matrix products each), which avoids whole-brain
         # temporary copies.
-        basis = self._basis(data.shape[0])
-        seed = self._seed_series - basis @ (basis.T @ self._seed_series)
+        basis = self._basis(data.shape[0], confounds)
+        seed = seed_series - basis @ (basis.T @ seed_series)
         seed -= seed.mean()
-        self._check_seed(seed)
+        self._check_seed(seed, seed_series, context)
         r = np.empty(n_vox)
         # These products are skinny ((k, T) x (T, 4096)); multi-threaded BLAS only adds
         # synchronisation cost to them (measured 5-10x slower on a busy 2-core machine).
@@ -349,14 +260,14 @@ class SeedFC(BaseExtractor):
                 block -= basis @ (basis.T @ block)
                 r[start:start + _BLOCK] = self._correlate(seed, block,
                                                           data[:, start:start + _BLOCK])
-        return self._finish(r)
+        return self._finish(r, context)
 
-    def _check_seed(self, seed: np.ndarray) -> None:
-        scale = max(1.0, float(np.abs(self._seed_series).max()))
+    def _check_seed(self, seed: np.ndarray, raw: np.ndarray, context: ImageContext) -> None:
+        scale = max(1.0, float(np.abs(raw).max()))
         if not np.isfinite(seed @ seed) or np.sqrt(seed @ seed) <= 1e-12 * scale:
             raise ExtractorError(
-                f"The mean series of seed {self.seed.name!r} has zero variance in {self._label}"
-                " (after cleaning); the seed cannot be correlated."
+                f"The mean series of seed {self.seed.name!r} has zero variance in "
+                f"{context.label} (after cleaning); the seed cannot be correlated."
             )
 
     def _correlate(self, seed: np.ndarray, voxels: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -369,13 +280,11 @@ class SeedFC(BaseExtractor):
         r[constant] = np.nan
         return r
 
-    def _finish(self, r: np.ndarray) -> np.ndarray:
+    def _finish(self, r: np.ndarray, context: ImageContext) -> np.ndarray:
         constant = np.isnan(r)
         if constant.any():
-            warnings.warn(
-                f"{int(constant.sum())} voxel(s) of {self._label} have a constant series; "
-                "their correlation is set to 0.", PainmarkersWarning, stacklevel=5,
-            )
+            warn(f"{int(constant.sum())} voxel(s) of {context.label} have a constant series; "
+                 "their correlation is set to 0.", PainmarkersWarning)
             r[constant] = 0.0
         r = np.clip(r, -_R_MAX, _R_MAX)
         return np.arctanh(r) if self.fisher_z else r

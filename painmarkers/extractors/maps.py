@@ -1,30 +1,143 @@
 """ROI summaries (mean or median) of any 3-D map: QSM, ALFF, FC, T1-derived maps.
 
 The ROIs are drawn on, or resampled by nearest neighbour to, each map's own
-grid, so maps of different resolutions can be summarised with one ROI set.
+grid, so maps of different resolutions can be summarised with one ROI set. The
+ROI voxels of a grid are found once per (ROI, grid, brain mask) and kept in a
+small process-wide cache; each map is then reduced over all its ROIs at once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import threading
+from collections import OrderedDict
+from os import PathLike
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from painmarkers._deprecation import deprecate_positional, rename_parameters
 from painmarkers._validation import check_choice, check_img
-from painmarkers.exceptions import ExtractorError, ImageError
-from painmarkers.extractors.base import image_label
+from painmarkers.exceptions import ImageError
+from painmarkers.extractors._context import ImageContext, image_label
+from painmarkers.extractors.base import (
+    ImageEstimatorTags,
+    image_contexts,
+    roi_feature_names_out,
+)
+from painmarkers.io.images import read_data
 from painmarkers.rois import check_rois
-from painmarkers.schema import measure_column
 
-__all__ = ["STATISTICS", "MapMean", "roi_summary"]
+__all__ = ["STATISTICS", "SUMMARIES", "MapMean", "roi_summary"]
 
-#: Summary statistics of the voxel values in an ROI.
-STATISTICS = ("mean", "median")
+#: How the voxel values of an ROI become one number.
+SUMMARIES = ("mean", "median")
+#: Former name of :data:`SUMMARIES` (painmarkers 0.1).
+STATISTICS = SUMMARIES
+
+#: ROI voxel indices kept per (ROI, grid, mask); at most this many entries.
+_CACHE_SIZE = 4096
 
 
-def roi_summary(map_img: Any, rois: Any, statistic: str = "mean", mask_img: Any = None,
+class _ROIIndexCache:
+    """Flat voxel indices of ROIs on grids, computed once per (ROI, grid, mask); thread-safe."""
+
+    def __init__(self, size: int = _CACHE_SIZE):
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._masks: OrderedDict[Any, tuple[Any, str]] = OrderedDict()
+        self.builds = 0  # number of ROI masks built, for tests and benchmarks
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._masks.clear()
+            self.builds = 0
+
+    def _get(self, key):
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def _put(self, key, value) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            self.builds += 1
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def brain_mask(self, mask_img: Any) -> tuple[Any, str] | tuple[None, None]:
+        """The brain mask as an in-memory image and a key identifying its content."""
+        if mask_img is None:
+            return None, None
+        if isinstance(mask_img, str | PathLike):
+            path = Path(mask_img).resolve()
+            try:
+                stat = path.stat()
+                source = (str(path), stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                source = None
+            with self._lock:
+                hit = self._masks.get(source) if source is not None else None
+            if hit is not None:
+                return hit
+        else:
+            source = None
+        img = check_img(mask_img, ndim=3, name="mask_img")
+        data = read_data(img, name="mask_img")
+        data = np.isfinite(data) & (data > 0)
+        h = hashlib.blake2b(digest_size=16)
+        h.update(str(data.shape).encode())
+        h.update(np.packbits(data).tobytes())
+        h.update(np.asarray(img.affine, dtype=np.float64).tobytes())
+        import nibabel as nib
+
+        loaded = (nib.Nifti1Image(data.astype(np.uint8), img.affine), h.hexdigest())
+        if source is not None:
+            with self._lock:
+                self._masks[source] = loaded
+                while len(self._masks) > 16:
+                    self._masks.popitem(last=False)
+        return loaded
+
+    def indices(self, rois: tuple, shape: tuple[int, int, int], affine: np.ndarray,
+                mask_img: Any) -> list[np.ndarray]:
+        """Flat (C-order) voxel indices of each ROI on a grid, intersected with the mask."""
+        brain, brain_key = self.brain_mask(mask_img)
+        grid = (tuple(int(s) for s in shape), np.asarray(affine, dtype=np.float64).tobytes())
+        target = SimpleNamespace(shape=grid[0], affine=np.asarray(affine, dtype=np.float64))
+        out = []
+        for roi in rois:
+            try:
+                key = (roi, grid, brain_key)
+                hash(key)
+            except TypeError:  # an unhashable ROI subclass: not cached
+                key = None
+            flat = self._get(key) if key is not None else None
+            if flat is None:
+                flat = np.flatnonzero(roi.to_mask(target, brain))
+                flat.setflags(write=False)
+                if key is not None:
+                    self._put(key, flat)
+            out.append(flat)
+        return out
+
+
+#: The process-wide cache used by :func:`roi_summary` and :class:`MapMean`.
+ROI_INDEX_CACHE = _ROIIndexCache()
+
+
+@rename_parameters(statistic="summary")
+@deprecate_positional(summary=2, mask_img=3, name=4)
+def roi_summary(map_img: Any, rois: Any, *, summary: str = "mean", mask_img: Any = None,
                 name: str = "map_img") -> np.ndarray:
     """Mean or median of a 3-D map inside each ROI.
 
@@ -35,8 +148,9 @@ def roi_summary(map_img: Any, rois: Any, statistic: str = "mean", mask_img: Any 
     rois : ROI, sequence of ROI or str
         ROIs (:class:`~painmarkers.rois.Sphere`, :class:`~painmarkers.rois.AtlasRegion`,
         :class:`~painmarkers.rois.MaskROI`) or a registered ROI-set name.
-    statistic : {"mean", "median"}, default="mean"
-        Summary of the voxel values.
+    summary : {"mean", "median"}, default="mean"
+        How the voxel values of an ROI become one number (``statistic=`` before
+        painmarkers 0.2).
     mask_img : image, path or None, default=None
         Brain mask intersected with each ROI (resampled to the map grid by
         nearest neighbour).
@@ -53,14 +167,17 @@ def roi_summary(map_img: Any, rois: Any, statistic: str = "mean", mask_img: Any 
     DataError
         An ROI is empty on the map grid or outside the mask (named).
     ImageError
-        The map is not 3-D, or has NaN/inf inside an ROI (the ROI and voxel
-        count are named; nothing is silently dropped).
+        The map is not 3-D, is truncated or corrupt, or has NaN/inf inside an ROI
+        (the ROI and voxel count are named; nothing is silently dropped).
 
     Notes
     -----
     ROI voxels are the voxels of the map grid whose centres fall in the ROI
     (spheres) or whose nearest atlas/mask voxel is in the ROI; the summary is
-    the unweighted mean (or median) over those voxels.
+    the unweighted mean (or median) over those voxels, accumulated in float64.
+    The voxels of each ROI are found once per (ROI, grid, brain mask) and cached
+    (``painmarkers.extractors.maps.ROI_INDEX_CACHE``), so summarising many maps on
+    one grid costs one gather and one sum per map (``benchmarks/bench_roi_summary.py``).
 
     Examples
     --------
@@ -71,33 +188,37 @@ def roi_summary(map_img: Any, rois: Any, statistic: str = "mean", mask_img: Any 
     >>> roi_summary(img, [Sphere("c", (3, 3, 3), 3.0)])  # centre voxel 13 and 6 neighbours
     array([13.])
     """
-    check_choice(statistic, STATISTICS, "statistic")
+    check_choice(summary, SUMMARIES, "summary")
     rois = check_rois(rois)
     label = image_label(map_img, name)
     img = check_img(map_img, ndim=3, name=name)
-    data = np.asanyarray(img.dataobj)
-    out = np.empty(len(rois))
-    for i, roi in enumerate(rois):
-        values = data[roi.to_mask(img, mask_img)].astype(np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise ImageError(
-                f"{label} has {int(bad.sum())} NaN/inf voxel(s) inside ROI {roi.name!r}; "
-                "fix the map or restrict the ROI with mask_img."
-            )
-        out[i] = values.mean() if statistic == "mean" else np.median(values)
-    return out
+    data = read_data(img, name=name).reshape(-1)
+    indices = ROI_INDEX_CACHE.indices(rois, img.shape[:3], img.affine, mask_img)
+    counts = np.array([len(ix) for ix in indices])
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    values = data[np.concatenate(indices)].astype(np.float64)
+    bad = np.add.reduceat(~np.isfinite(values), starts)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ImageError(
+            f"{label} has {int(bad[i])} NaN/inf voxel(s) inside ROI {rois[i].name!r}; "
+            "fix the map or restrict the ROI with mask_img."
+        )
+    if summary == "mean":
+        return np.add.reduceat(values, starts) / counts
+    return np.array([np.median(values[s:s + n]) for s, n in zip(starts, counts)])
 
 
-class MapMean(TransformerMixin, BaseEstimator):
+class MapMean(ImageEstimatorTags, TransformerMixin, BaseEstimator):
     """Mean or median of 3-D maps (QSM, ALFF, ...) in ROIs.
 
     Parameters
     ----------
     rois : ROI, sequence of ROI or str
         The ROIs, or a registered ROI-set name such as ``"rtms_alff_clbp"``.
-    statistic : {"mean", "median"}, default="mean"
-        Summary of the voxel values in each ROI.
+    summary : {"mean", "median"}, default="mean"
+        How the voxel values of an ROI become one number (``statistic=`` before
+        painmarkers 0.2; the old name still works with a FutureWarning).
     kind : str, default="qsm"
         The session image kind summarised by the cohort driver
         (``Session.images[kind]``) and the feature name of the results.
@@ -115,7 +236,11 @@ class MapMean(TransformerMixin, BaseEstimator):
     Notes
     -----
     Each map gets the ROIs on its own grid (spheres drawn, atlas regions and
-    masks resampled by nearest neighbour, so labels are never blended).
+    masks resampled by nearest neighbour, so labels are never blended); the ROI
+    voxels of a grid are found once and cached (see :func:`roi_summary`).
+    ``MapMean`` follows the extractor protocol (``output = "rois"``,
+    :meth:`transform_image`), so the cohort driver runs it like any extractor; it
+    needs no brain mask and is not given the session's (a BOLD mask).
 
     Examples
     --------
@@ -127,41 +252,73 @@ class MapMean(TransformerMixin, BaseEstimator):
     ([[1.0], [1.0]], ['qsm__a'])
     """
 
-    def __init__(self, rois=None, statistic="mean", kind="qsm", mask_img=None):
+    #: One value per ROI, from 3-D maps; no confounds; the session mask is not used.
+    output: ClassVar[str] = "rois"
+    input_kind: ClassVar[str] = "map"
+    accepts_confounds: ClassVar[bool] = False
+    requires_mask: ClassVar[bool] = False
+
+    @rename_parameters(statistic="summary")
+    def __init__(self, rois=None, summary="mean", kind="qsm", mask_img=None):
         self.rois = rois
-        self.statistic = statistic
+        self.summary = summary
         self.kind = kind
         self.mask_img = mask_img
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.requires_fit = True
-        return tags
+    @property
+    def image_kind(self) -> str:
+        """The session image read by the cohort driver: ``kind``."""
+        return self.kind
 
     def fit(self, imgs=None, y=None):
         """Validate the parameters and the ROIs.
 
         Parameters
         ----------
-        imgs : ignored
-            Present for scikit-learn compatibility.
+        imgs : object, default=None
+            Ignored; present for scikit-learn compatibility.
         y : None
             Ignored.
 
         Returns
         -------
-        self : MapMean
+        MapMean
+            The fitted extractor (``self``).
+
+        Raises
+        ------
+        ValueError
+            An unknown ``summary`` or a ``kind`` that is not an identifier.
+        DataError, TypeError
+            A bad ROI (see :func:`~painmarkers.rois.check_rois`).
         """
-        check_choice(self.statistic, STATISTICS, "statistic")
+        check_choice(self.summary, SUMMARIES, "summary")
         if not isinstance(self.kind, str) or not self.kind.isidentifier():
             raise ValueError(
                 f"The 'kind' parameter must be an identifier such as 'qsm'. Got {self.kind!r}."
             )
         self.rois_ = check_rois(self.rois)
-        self.feature_ = self.kind if self.statistic == "mean" else f"{self.kind}_{self.statistic}"
+        self.feature_ = self.kind if self.summary == "mean" else f"{self.kind}_{self.summary}"
         return self
+
+    def transform_image(self, context: ImageContext | Any) -> np.ndarray:
+        """ROI summaries of one map: the public per-image entry point.
+
+        Parameters
+        ----------
+        context : ImageContext or image
+            The map (``context.img``) and its name.
+
+        Returns
+        -------
+        ndarray of shape (n_rois,)
+            The ROI summaries, in the order of ``rois_``.
+        """
+        check_is_fitted(self)
+        if not isinstance(context, ImageContext):
+            context = ImageContext(context)
+        return roi_summary(context.img, self.rois_, summary=self.summary,
+                           mask_img=self.mask_img, name=context.name)
 
     def transform(self, imgs):
         """Summarise each map in each ROI.
@@ -174,6 +331,7 @@ class MapMean(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_images, n_rois)
+            One row per map, columns in the order of :meth:`get_feature_names_out`.
 
         Raises
         ------
@@ -181,21 +339,17 @@ class MapMean(TransformerMixin, BaseEstimator):
             See :func:`roi_summary`.
         """
         check_is_fitted(self)
-        img_list = list(imgs) if isinstance(imgs, list | tuple) else [imgs]
-        if not img_list:
-            raise ExtractorError("transform needs at least one image; got none.")
-        return np.vstack([
-            roi_summary(img, self.rois_, self.statistic, self.mask_img, name=f"imgs[{i}]")
-            for i, img in enumerate(img_list)
-        ])
+        return np.vstack([self.transform_image(c) for c in image_contexts(imgs)])
 
-    def get_feature_names_out(self, input_features=None):
-        """Output column names, ``"<feature>__<roi>"``.
+    def get_feature_name(self) -> str:
+        """Feature name of the values (``feature_``).
 
         Returns
         -------
-        ndarray of str
+        str
+            ``kind`` for ``summary="mean"`` (``"qsm"``), else ``"<kind>_<summary>"``.
         """
         check_is_fitted(self)
-        names = [measure_column(self.feature_, r.name) for r in self.rois_]
-        return np.asarray(names, dtype=object)
+        return self.feature_
+
+    get_feature_names_out = roi_feature_names_out

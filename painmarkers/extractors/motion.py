@@ -10,7 +10,7 @@ and always reported.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from painmarkers._atomic import atomic_write
+from painmarkers._results import save_parameters
 from painmarkers._validation import check_interval
+from painmarkers._versions import versions
 from painmarkers.exceptions import DataError
 
 __all__ = [
@@ -123,6 +125,13 @@ def framewise_displacement(params: Any, radius_mm: float = 50.0) -> np.ndarray:
     ndarray of shape (n_volumes,)
         FD in mm; the first volume has FD 0.
 
+    Raises
+    ------
+    DataError
+        Unreadable or incomplete motion parameters (see :func:`read_motion_parameters`).
+    ValueError
+        ``radius_mm`` <= 0.
+
     Notes
     -----
     .. math:: FD_t = \\sum_{i \\in \\{x,y,z\\}} |\\Delta d_{i,t}|
@@ -163,6 +172,7 @@ class MotionReport:
     source : str
         The motion file or table assessed.
     n_volumes : int
+        Number of volumes of the run.
     mean_fd, max_fd : float
         Power FD (mm), mean over all volumes (first = 0) and maximum.
     mean_fd_jenkinson : float
@@ -176,6 +186,24 @@ class MotionReport:
         Why it was excluded ("" when kept).
     max_translation_limit_mm, max_rotation_limit_deg, fd_radius_mm : float
         The rule used.
+    parameters : dict
+        The rule as :class:`MotionQC` parameters (``max_translation_mm``,
+        ``max_rotation_deg``, ``fd_radius_mm``, ``max_mean_fd``).
+    versions : dict
+        Software versions (:func:`painmarkers._versions.versions`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from painmarkers.extractors import MotionQC
+    >>> params = np.zeros((20, 6))
+    >>> params[10:, 0] = 0.5  # a 0.5 mm step in x at volume 10
+    >>> report = MotionQC().assess(params)
+    >>> report.excluded, report.n_volumes, round(report.max_fd, 3)
+    (False, 20, 0.5)
+    >>> report.to_frame()[["n_volumes", "max_translation_mm", "excluded"]]
+       n_volumes  max_translation_mm  excluded
+    0         20                 0.5     False
     """
 
     source: str
@@ -190,25 +218,58 @@ class MotionReport:
     max_translation_limit_mm: float
     max_rotation_limit_deg: float
     fd_radius_mm: float
+    parameters: dict = field(default_factory=dict, repr=False, compare=False)
+    versions: dict = field(default_factory=versions, repr=False, compare=False)
 
     def to_frame(self) -> pd.DataFrame:
-        """One-row DataFrame with every field as a column."""
-        return pd.DataFrame([asdict(self)])
+        """One-row DataFrame with every figure of the report as a column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source``, ``n_volumes``, ``mean_fd``, ``max_fd``,
+            ``mean_fd_jenkinson``, ``max_translation_mm``, ``max_rotation_deg``,
+            ``excluded``, ``reason``, ``max_translation_limit_mm``,
+            ``max_rotation_limit_deg`` and ``fd_radius_mm`` (the fields, without
+            ``parameters`` and ``versions``).
+        """
+        row = asdict(self)
+        row.pop("parameters")
+        row.pop("versions")
+        return pd.DataFrame([row])
 
     def summary(self) -> str:
-        """One line: kept/excluded, the maxima and the rule."""
+        """One line: kept/excluded, the maxima and the rule.
+
+        Returns
+        -------
+        str
+            E.g. ``"motion: kept; max translation 0.50 mm, ..."``.
+        """
         state = f"EXCLUDED ({self.reason})" if self.excluded else "kept"
         return (f"{self.source}: {state}; max translation {self.max_translation_mm:.2f} mm, "
                 f"max rotation {self.max_rotation_deg:.2f} deg, mean FD {self.mean_fd:.3f} mm "
                 f"(rule: > {self.max_translation_limit_mm:g} mm or "
                 f"> {self.max_rotation_limit_deg:g} deg)")
 
-    def save(self, directory: str | PathLike) -> Path:
-        """Write ``motion_qc.tsv`` atomically into ``directory``; return its path."""
+    def save(self, directory: str | PathLike) -> dict[str, Path]:
+        """Write ``motion_qc.tsv`` and ``parameters.json`` atomically into ``directory``.
+
+        Parameters
+        ----------
+        directory : path-like
+            Output folder (created if needed).
+
+        Returns
+        -------
+        dict of str to Path
+            ``{"table": ..., "parameters": ...}``.
+        """
         frame = self.to_frame()
-        return atomic_write(Path(directory) / "motion_qc.tsv",
-                            lambda tmp: frame.to_csv(tmp, sep="\t", index=False,
-                                                     na_rep="n/a"))
+        table = atomic_write(Path(directory) / "motion_qc.tsv",
+                             lambda tmp: frame.to_csv(tmp, sep="\t", index=False,
+                                                      na_rep="n/a"))
+        return {"table": table, "parameters": save_parameters(directory, self)}
 
 
 class MotionQC:
@@ -300,4 +361,6 @@ class MotionQC:
             mean_fd_jenkinson=jenkinson, max_translation_mm=trans, max_rotation_deg=rot,
             excluded=bool(reasons), reason="; ".join(reasons), max_translation_limit_mm=max_t,
             max_rotation_limit_deg=max_r, fd_radius_mm=radius,
+            parameters={"max_translation_mm": max_t, "max_rotation_deg": max_r,
+                        "fd_radius_mm": radius, "max_mean_fd": max_fd_mean},
         )

@@ -9,10 +9,16 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from painmarkers._validation import check_choice
-from painmarkers.exceptions import DataError, ExtractorError
-from painmarkers.extractors.base import BaseExtractor, image_label, resolve_t_r
+from painmarkers.exceptions import ExtractorError
+from painmarkers.extractors._context import ImageContext
+from painmarkers.extractors.base import (
+    BaseExtractor,
+    ImageEstimatorTags,
+    image_contexts,
+    roi_columns,
+    roi_feature_names_out,
+)
 from painmarkers.rois import check_rois
-from painmarkers.schema import measure_column
 
 __all__ = ["SUMMARIES", "ROIExtractor"]
 
@@ -33,7 +39,7 @@ def _resolve_feature(feature: Any) -> BaseExtractor:
     )
 
 
-class ROIExtractor(TransformerMixin, BaseEstimator):
+class ROIExtractor(ImageEstimatorTags, TransformerMixin, BaseEstimator):
     """Values of a voxelwise feature in ROIs, shape ``(n_images, n_rois)``.
 
     Parameters
@@ -89,18 +95,35 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
     ((1, 1), ['seed_fc_seed__a'])
     """
 
+    #: One value per ROI (the cohort driver attaches them as ROI measures).
+    output = "rois"
+    #: The driver gives the session's brain mask when neither this nor the extractor has one.
+    requires_mask = True
+
     def __init__(self, feature=None, rois=None, summary="mean_map", mask_img=None):
         self.feature = feature
         self.rois = rois
         self.summary = summary
         self.mask_img = mask_img
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.requires_fit = True
-        return tags
+    # -- the extractor protocol, from the wrapped extractor -------------------------------------
+    def _inner(self) -> BaseExtractor:
+        return getattr(self, "extractor_", None) or _resolve_feature(self.feature)
+
+    @property
+    def input_kind(self) -> str:
+        """``input_kind`` of the wrapped extractor."""
+        return self._inner().input_kind
+
+    @property
+    def image_kind(self) -> str | None:
+        """``image_kind`` of the wrapped extractor (the session image it reads)."""
+        return self._inner().image_kind
+
+    @property
+    def accepts_confounds(self) -> bool:
+        """Whether the wrapped extractor uses nuisance confounds."""
+        return self._inner().accepts_confounds
 
     def fit(self, imgs=None, y=None):
         """Fit the voxelwise extractor (mask) and place the ROIs on its grid.
@@ -114,13 +137,24 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        self : ROIExtractor
-            The fitted transformer.
+        ROIExtractor
+            The fitted transformer (``self``).
+
+        Raises
+        ------
+        ExtractorError
+            The wrapped extractor already gives ROI values, or ``"mean_timeseries"`` is
+            asked of an extractor that does not take time series or that standardises.
+        ValueError
+            An unknown ``summary``.
         """
         check_choice(self.summary, SUMMARIES, "summary")
         ext = _resolve_feature(self.feature)
         if self.mask_img is not None:
             ext.set_params(mask_img=self.mask_img)
+        if ext.output != "voxels":
+            raise ExtractorError(f"ROIExtractor needs a voxelwise extractor; "
+                                 f"{type(ext).__name__} already gives ROI values.")
         if self.summary == "mean_timeseries":
             if ext.input_kind != "bold":
                 raise ExtractorError(
@@ -134,38 +168,51 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
                 )
         ext.fit(imgs)
         rois = check_rois(self.rois)
-        columns = []
-        voxel_mask = np.asarray(ext.mask_img_.dataobj) > 0
-        order = np.full(voxel_mask.shape, -1, dtype=np.int64)
-        order[voxel_mask] = np.arange(int(voxel_mask.sum()))
-        for roi in rois:
-            roi_mask = roi.to_mask(ext.mask_img_, ext.mask_img_)
-            columns.append(order[roi_mask])
+        columns = roi_columns(np.asarray(ext.mask_img_.dataobj) > 0, ext.mask_img_, rois)
         self.extractor_ = ext
         self.rois_ = rois
         self._columns = columns
         self.roi_n_voxels_ = np.array([len(c) for c in columns])
         return self
 
-    def _one(self, img: Any, name: str, confounds: Any) -> np.ndarray:
+    def transform_image(self, context: ImageContext | Any) -> np.ndarray:
+        """ROI values of one image: the public per-image entry point.
+
+        Uses the wrapped extractor's public per-image steps (``check_context``,
+        ``load_data``, ``prepare``, ``compute``, or ``transform_image`` for
+        ``"mean_map"``); nothing is written to ``self`` or to the extractor.
+
+        Parameters
+        ----------
+        context : ImageContext or image
+            The image and what is known about it.
+
+        Returns
+        -------
+        ndarray of shape (n_rois,)
+            The ROI values, in the order of :meth:`get_feature_names_out`.
+
+        Raises
+        ------
+        ExtractorError
+            The wrapped extractor's ``compute`` returns another shape than one value
+            per ROI mean series.
+        """
+        check_is_fitted(self)
         ext = self.extractor_
         if self.summary == "mean_map":
-            values = ext._transform_one(img, None, name, confounds)
+            values = ext.transform_image(context)
             return np.array([values[c].mean(dtype=np.float64) for c in self._columns])
-        label = image_label(img, name)
-        if confounds is not None and not ext.accepts_confounds:
-            raise ExtractorError(f"{type(ext).__name__} does not use nuisance confounds.")
-        loaded = ext._load(img, name)
-        t_r = resolve_t_r(img, ext.t_r, name=name)
-        ext._prepare_image(loaded, t_r, label, confounds)
-        data = ext._masked(loaded, label)
+        context = ext.check_context(context)
+        data = ext.load_data(context)
+        context = ext.prepare(data, context)
         series = np.column_stack([data[:, c].mean(axis=1, dtype=np.float64)
                                   for c in self._columns])
-        values = np.asarray(ext._compute(series, t_r), dtype=float)
+        values = np.asarray(ext.compute(series, context), dtype=float)
         if values.shape != (len(self._columns),):
             raise ExtractorError(
-                f"{type(ext).__name__}._compute returned shape {values.shape} on "
-                f"{len(self._columns)} ROI mean series of {label}."
+                f"{type(ext).__name__}.compute returned shape {values.shape} on "
+                f"{len(self._columns)} ROI mean series of {context.label}."
             )
         return values
 
@@ -185,19 +232,8 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
             Columns in the order of :meth:`get_feature_names_out`.
         """
         check_is_fitted(self)
-        img_list = list(imgs) if isinstance(imgs, list | tuple) else [imgs]
-        if not img_list:
-            raise DataError("transform needs at least one image; got none.")
-        if confounds is None:
-            conf_list = [None] * len(img_list)
-        else:
-            conf_list = list(confounds) if isinstance(confounds, list | tuple) else [confounds]
-            if len(conf_list) != len(img_list):
-                raise ExtractorError(
-                    f"'confounds' has {len(conf_list)} entries for {len(img_list)} image(s)."
-                )
-        return np.vstack([self._one(img, f"imgs[{i}]", conf)
-                          for i, (img, conf) in enumerate(zip(img_list, conf_list))])
+        contexts = image_contexts(imgs, confounds, mask_img=self.extractor_.mask_img_)
+        return np.vstack([self.transform_image(c) for c in contexts])
 
     def get_feature_name(self) -> str:
         """Feature name of the ROI values.
@@ -213,12 +249,4 @@ class ROIExtractor(TransformerMixin, BaseEstimator):
         name = self.extractor_.get_feature_name()
         return name + ("_meants" if self.summary == "mean_timeseries" else "")
 
-    def get_feature_names_out(self, input_features=None):
-        """Output column names, ``"<feature>__<roi>"`` (as in ``Cohort.wide()``).
-
-        Returns
-        -------
-        ndarray of str
-        """
-        feature = self.get_feature_name()
-        return np.asarray([measure_column(feature, r.name) for r in self.rois_], dtype=object)
+    get_feature_names_out = roi_feature_names_out

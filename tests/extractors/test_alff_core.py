@@ -130,11 +130,24 @@ def test_dpabi_float32_input_matches_float64_reference():
 
 def test_dpabi_band_reaching_nyquist_and_zero_low_edge():
     x = _bold_like(150, 10, seed=4)
-    for band in [(0.0, 0.08), (0.01, 0.5), (0.05, 3.0)]:
+    for band in [(0.0, 0.08), (0.01, 0.5)]:
         alff, falff = alff_falff(x, 1.0, band=band)
         expected = np.array([ref_dpabi(x[:, j], 1.0, band) for j in range(x.shape[1])])
         np.testing.assert_allclose(alff, expected[:, 0], rtol=1e-5)
         np.testing.assert_allclose(falff, expected[:, 1], rtol=1e-5)
+
+
+def test_band_above_nyquist_is_an_error_not_clipped():
+    # DPABI clips a high cut-off above Nyquist to Nyquist; painmarkers refuses it, naming
+    # the band, the TR and the Nyquist frequency (issue 10)
+    x = _bold_like(150, 3, seed=4)
+    with pytest.raises(DataError, match=r"\(0\.05, 3\.0\) ends at 3 Hz, above the Nyquist "
+                                        r"frequency 0\.5 Hz of TR = 1 s"):
+        alff_falff(x, 1.0, band=(0.05, 3.0))
+    with pytest.raises(DataError, match=r"above the Nyquist frequency 0\.25 Hz of TR = 2 s"):
+        alff_min_volumes(2.0, band=(0.01, 0.3))
+    # exactly Nyquist is accepted (the last bin is included)
+    alff_falff(x, 2.0, band=(0.01, 0.25))
 
 
 @pytest.mark.parametrize("convention", ["rest", "xcpd", "bandpass_std"])

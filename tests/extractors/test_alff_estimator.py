@@ -267,6 +267,12 @@ def test_band_above_nyquist_for_this_image(files):
     _, paths, mask_path = files
     with pytest.raises(ValueError, match=r"Nyquist frequency 0\.25 Hz of TR = 2 s"):
         ALFF(mask_img=mask_path, band=(0.3, 0.5)).fit().transform(paths[".nii"])
+    # a band that starts below but ends above Nyquist is no longer clipped silently: the
+    # error names the image, the band, the TR and the Nyquist frequency
+    with pytest.raises(DataError, match=r"sub-01_task-rest_bold\.nii.*\(0\.01, 0\.4\) ends at "
+                                        r"0\.4 Hz, above the Nyquist frequency 0\.25 Hz of "
+                                        r"TR = 2 s"):
+        ALFF(mask_img=mask_path, band=(0.01, 0.4)).fit().transform(paths[".nii"])
 
 
 # --------------------------------------------------------------------------------------------

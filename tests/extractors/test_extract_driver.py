@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painmarkers import Cohort, Session, Subject
+from painmarkers import Cohort, Subject
 from painmarkers.exceptions import DataError, ExtractorError, PainmarkersWarning
 from painmarkers.extractors import (
     ALFF,
@@ -26,43 +26,20 @@ from painmarkers.extractors import (
 )
 from painmarkers.rois import Sphere
 
-SHAPE, T, TR = (6, 6, 6), 64, 2.0
+T, TR = 64, 2.0  # the sessions of the make_session fixture (conftest.py)
 ROIS = [Sphere("A", (0, 0, 0), 3.0), Sphere("B", (3, 3, 3), 3.0)]
 SEED = Sphere("S", (-6, -6, -6), 3.0)
-COLS = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
-
-
-def _session(root, rng, bold_image, affine, sub, ses, max_shift=0.5, n_conf=T):
-    func = root / f"sub-{sub}" / f"ses-{ses}" / "func"
-    anat = root / f"sub-{sub}" / f"ses-{ses}" / "anat"
-    func.mkdir(parents=True)
-    anat.mkdir(parents=True)
-    stem = f"sub-{sub}_ses-{ses}_task-rest"
-    bold = func / f"{stem}_bold.nii.gz"
-    nib.save(bold_image(100 + rng.standard_normal((*SHAPE, T)), affine, TR), bold)
-    (func / f"{stem}_bold.json").write_text(json.dumps({"RepetitionTime": TR}))
-    mask = func / f"{stem}_desc-brain_mask.nii.gz"
-    m = np.ones(SHAPE, dtype=np.uint8)
-    m[0] = 0
-    nib.save(nib.Nifti1Image(m, affine), mask)
-    motion = rng.uniform(-1, 1, (n_conf, 6)) * [0.1, 0.1, 0.1, 0.001, 0.001, 0.001]
-    motion[n_conf // 2, 1] = max_shift
-    confounds = func / f"{stem}_desc-confounds_timeseries.tsv"
-    pd.DataFrame(motion, columns=COLS).to_csv(confounds, sep="\t", index=False)
-    qsm = anat / f"sub-{sub}_ses-{ses}_Chimap.nii.gz"
-    nib.save(nib.Nifti1Image(rng.standard_normal(SHAPE).astype(np.float32), affine), qsm)
-    return Session(ses, images={"bold": bold, "mask": mask, "confounds": confounds, "qsm": qsm})
 
 
 @pytest.fixture
-def cohort(tmp_path, rng, bold_image, affine_3mm):
+def cohort(tmp_path, make_session):
     root = tmp_path / "bids"
     root.mkdir()
     (root / "dataset_description.json").write_text(json.dumps({"Name": "x",
                                                                "BIDSVersion": "1.9.0"}))
 
     def make(sub, ses, **kw):
-        return _session(root, rng, bold_image, affine_3mm, sub, ses, **kw)
+        return make_session(root, sub, ses, **kw)
 
     subjects = [
         Subject("01", "CLBP", sessions=(make("01", "pre"), make("01", "post"))),
@@ -176,7 +153,7 @@ def test_out_dir_inside_the_input_is_refused(cohort, tmp_path):
     with pytest.raises(ValueError, match="'out_dir' parameter is required"):
         extract(cohort, [ALFF()], progress=False)
     # a new pipeline folder under derivatives/ is fine
-    ok = extract(cohort.select(group="HC"), [MapMean(ROIS)],
+    ok = extract(cohort.select(levels="HC"), [MapMean(ROIS)],
                  out_dir=bids / "derivatives" / "painmarkers", progress=False)
     assert len(ok["03"].session("baseline").measures) == 2
 
@@ -195,13 +172,15 @@ def test_on_error_skip_reports_and_warns(cohort, tmp_path):
     assert all(s.measures == () for _, s in result.iter_sessions())
 
 
-def test_confounds_row_mismatch_through_the_driver(tmp_path, rng, bold_image, affine_3mm):
+def test_confounds_row_mismatch_through_the_driver(tmp_path, make_session):
     root = tmp_path / "in"
-    ses = _session(root, rng, bold_image, affine_3mm, "09", "pre", n_conf=T - 4)
+    ses = make_session(root, "09", "pre", n_conf=T - 4)
     cohort = Cohort([Subject("09", "HC", sessions=(ses,))])
+    # without motion QC, SeedFC itself refuses the table (the QC test is in
+    # test_extract_robustness.py)
     with pytest.raises(DataError, match=rf"Subject '09' session 'pre'.*has {T - 4} rows but"):
         extract(cohort, [SeedFC(SEED, confounds_strategy=("motion",))],
-                out_dir=tmp_path / "o", progress=False)
+                out_dir=tmp_path / "o", progress=False, motion=False)
 
 
 def test_session_confounds_only_with_a_strategy(cohort, tmp_path):
@@ -241,9 +220,8 @@ def test_map_filename_entities():
         "sub-01/ses-pre/anat/sub-01_ses-pre_space-T1w_desc-qsmz_map.nii.gz")
 
 
-def test_out_dir_containing_plain_input_folders_is_refused(tmp_path, rng, bold_image,
-                                                          affine_3mm):
-    ses = _session(tmp_path / "raw", rng, bold_image, affine_3mm, "05", "pre")
+def test_out_dir_containing_plain_input_folders_is_refused(tmp_path, make_session):
+    ses = make_session(tmp_path / "raw", "05", "pre")
     cohort = Cohort([Subject("05", "HC", sessions=(ses,))])
     with pytest.raises(ValueError, match=r"contains the input folder .*sub-05"):
         extract(cohort, [MapMean(ROIS)], out_dir=tmp_path / "raw", progress=False)
@@ -254,7 +232,7 @@ class _QSMSquare(BaseExtractor):
     input_kind = "map"
     image_kind = "qsm"
 
-    def _compute(self, data, t_r):
+    def compute(self, data, context):
         return data[0] ** 2
 
 
@@ -263,7 +241,7 @@ class _NoKind(_QSMSquare):
 
 
 def test_voxelwise_map_extractor_reads_its_session_image(cohort, tmp_path):
-    result = extract(cohort.select(group="HC"), [_QSMSquare()], rois=ROIS,
+    result = extract(cohort.select(levels="HC"), [_QSMSquare()], rois=ROIS,
                      out_dir=tmp_path / "o", progress=False)
     ses = result["03"].session("baseline")
     path = ses.images["qsm_sq"]
@@ -276,8 +254,8 @@ def test_voxelwise_map_extractor_reads_its_session_image(cohort, tmp_path):
         extract(cohort, [_NoKind()], out_dir=tmp_path / "o2", progress=False)
 
 
-def test_worker_warnings_reach_the_caller(tmp_path, rng, bold_image, affine_3mm):
-    ses = _session(tmp_path / "in", rng, bold_image, affine_3mm, "07", "pre")
+def test_worker_warnings_reach_the_caller(tmp_path, make_session, bold_image, affine_3mm):
+    ses = make_session(tmp_path / "in", "07", "pre")
     data = nib.load(ses.images["bold"]).get_fdata()
     data[3, 3, 3] = 5.0  # one constant voxel inside the mask
     nib.save(bold_image(data, affine_3mm, TR), ses.images["bold"])
@@ -286,15 +264,14 @@ def test_worker_warnings_reach_the_caller(tmp_path, rng, bold_image, affine_3mm)
         extract(cohort, [SeedFC(SEED)], n_jobs=2, out_dir=tmp_path / "o", progress=False)
 
 
-def test_tr_resolved_once_recorded_and_missing_tr_named(
-        cohort, tmp_path, rng, bold_image, affine_3mm):
+def test_tr_resolved_once_recorded_and_missing_tr_named(cohort, tmp_path, make_session):
     # with a TR (sidecar): the map's sidecar records the TR used
-    res = extract(cohort.select(group="HC"), [ALFF()], out_dir=tmp_path / "a", progress=False)
+    res = extract(cohort.select(levels="HC"), [ALFF()], out_dir=tmp_path / "a", progress=False)
     path = res["03"].session("baseline").images["alff"]
     assert json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())[
         "RepetitionTime"] == TR
     # without any TR: an error naming the subject, session and file
-    ses = _session(tmp_path / "in", rng, bold_image, affine_3mm, "07", "pre")
+    ses = make_session(tmp_path / "in", "07", "pre")
     (Path(ses.images["bold"]).parent / "sub-07_ses-pre_task-rest_bold.json").unlink()
     img = nib.load(ses.images["bold"])
     img.header["pixdim"][4] = 0.0

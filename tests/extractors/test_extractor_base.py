@@ -30,7 +30,7 @@ class TemporalMean(BaseExtractor):
     feature = "tmean"
     input_kind = "bold"
 
-    def _compute(self, data, t_r):
+    def compute(self, data, context):
         return data.mean(axis=0)
 
 
@@ -39,7 +39,7 @@ class MapSquare(BaseExtractor):
     input_kind = "map"
     image_kind = "qsm"
 
-    def _compute(self, data, t_r):
+    def compute(self, data, context):
         return data[0] ** 2
 
 
@@ -142,11 +142,11 @@ def test_nan_voxels_inside_the_mask_are_refused(write_bold, rng, affine_3mm):
 
 def test_wrong_output_shape_of_compute_is_an_error(rng, bold_image):
     class Bad(TemporalMean):
-        def _compute(self, data, t_r):
+        def compute(self, data, context):
             return data.mean()
 
     img = bold_image(_data(rng))
-    with pytest.raises(ExtractorError, match=r"_compute returned shape \(\)"):
+    with pytest.raises(ExtractorError, match=r"Bad\.compute returned shape \(\)"):
         Bad(t_r=2.0).fit(img).transform(img)
 
 
@@ -240,11 +240,11 @@ def test_check_extractor_rejects_broken_classes():
             self.k_stored = k
 
     class WrongShape(TemporalMean):
-        def _compute(self, data, t_r):
+        def compute(self, data, context):
             return data[:, :-1].mean(axis=0)
 
     class Random(TemporalMean):
-        def _compute(self, data, t_r):
+        def compute(self, data, context):
             return np.random.default_rng().standard_normal(data.shape[1])
 
     class NoFeature(TemporalMean):
@@ -264,7 +264,7 @@ def test_check_extractor_rejects_broken_classes():
         check_extractor(NotStoring)
     with pytest.raises(ExtractorError, match="sets fitted-looking attributes"):
         check_extractor(SetsFitted)
-    with pytest.raises(ExtractorError, match=r"_compute returned shape|transform must return"):
+    with pytest.raises(ExtractorError, match=r"compute returned shape|transform must return"):
         check_extractor(WrongShape)
     with pytest.raises(ExtractorError, match="not deterministic"):
         check_extractor(Random)

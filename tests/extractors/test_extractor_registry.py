@@ -20,12 +20,12 @@ class TemporalRange(BaseExtractor):
     feature = "trange"
     input_kind = "bold"
 
-    def _compute(self, data, t_r):
+    def compute(self, data, context):
         return data.max(axis=0) - data.min(axis=0)
 
 
 class WrongWidth(TemporalRange):
-    def _compute(self, data, t_r):
+    def compute(self, data, context):
         return data[:, 1:].mean(axis=0)
 
 

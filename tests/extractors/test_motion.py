@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,10 +81,16 @@ def test_report_frame_summary_and_atomic_save(tmp_path):
     frame = report.to_frame()
     assert list(frame.columns)[:3] == ["source", "n_volumes", "mean_fd"] and len(frame) == 1
     assert "kept" in report.summary()
-    path = report.save(tmp_path / "qc")
-    back = pd.read_csv(path, sep="\t")
+    files = report.save(tmp_path / "qc")
+    back = pd.read_csv(files["table"], sep="\t")
     assert back.loc[0, "n_volumes"] == 5
-    assert [f.name for f in (tmp_path / "qc").iterdir()] == ["motion_qc.tsv"]
+    assert sorted(f.name for f in (tmp_path / "qc").iterdir()) == ["motion_qc.tsv",
+                                                                   "parameters.json"]
+    saved = json.loads(files["parameters"].read_text())
+    assert saved["type"] == "MotionReport"
+    assert saved["parameters"] == {"max_translation_mm": 3.0, "max_rotation_deg": 3.0,
+                                   "fd_radius_mm": 50.0, "max_mean_fd": None}
+    assert saved["versions"]["numpy"] == np.__version__
 
 
 def test_bad_motion_input(tmp_path):

@@ -182,12 +182,12 @@ def test_bad_parameters():
         SeedFC(seed, confounds_strategy=("bogus",)).fit(img)
 
 
-def _fmriprep_layout(tmp_path, rng, bold_image):
+def _fmriprep_layout(tmp_path, rng, bold_image, coupled=False):
+    """An fMRIPrep-like run: BOLD, and a confounds table with n/a in the first row of
+    derivatives; with ``coupled`` the voxels load on every confound column."""
     func = tmp_path / "derivatives" / "fmriprep" / "sub-01" / "func"
     func.mkdir(parents=True)
     stem = "sub-01_task-rest"
-    bold = func / f"{stem}_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
-    nib.save(bold_image(50 + rng.standard_normal((*SHAPE, T))), bold)
     base = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "white_matter", "csf",
             "global_signal"]
     cols = {}
@@ -199,37 +199,160 @@ def _fmriprep_layout(tmp_path, rng, bold_image):
     for k in range(3):
         cols[f"cosine{k:02d}"] = np.cos(np.pi * (k + 1) * (np.arange(T) + 0.5) / T)
     table = pd.DataFrame(cols)
+    data = 50 + rng.standard_normal((*SHAPE, T))
+    if coupled:  # every voxel loads on every column (first rows filled as nilearn does)
+        filled = table.to_numpy(dtype=float, copy=True)
+        filled[0] = np.where(np.isnan(filled[0]), filled[1], filled[0])
+        filled /= filled.std(axis=0)
+        data += (filled @ rng.uniform(-0.5, 0.5, (filled.shape[1], np.prod(SHAPE)))
+                 ).T.reshape(*SHAPE, T)
+    bold = func / f"{stem}_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
+    nib.save(bold_image(data), bold)
     tsv = func / f"{stem}_desc-confounds_timeseries.tsv"
     table.to_csv(tsv, sep="\t", index=False, na_rep="n/a")
     (func / f"{stem}_desc-confounds_timeseries.json").write_text(json.dumps({}))
-    return bold, tsv
+    return bold, tsv, data
 
 
-@pytest.mark.parametrize(("strategy", "motion"), [(("motion",), "basic"),
-                                                  (("motion", "wm_csf"), "full"),
-                                                  (("motion", "high_pass", "wm_csf"),
-                                                   "derivatives")])
-def test_select_confounds_matches_nilearn_load_confounds(tmp_path, rng, bold_image, strategy,
-                                                         motion):
+# --- confounds: one reader, one n/a rule, every strategy, first rows included ----------------
+MOTION = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+BASE = {"motion": MOTION, "wm_csf": ["white_matter", "csf"], "global_signal": ["global_signal"]}
+
+
+def _expected_columns(strategy, levels, table):
+    """The columns a strategy selects, written out from nilearn's documented names."""
+    cols = []
+    for s in strategy:
+        if s == "high_pass":
+            cols += [c for c in table.columns if c.startswith("cosine")]
+            continue
+        base, level = BASE[s], levels.get(s, "basic")
+        cols += base
+        if level in ("derivatives", "full"):
+            cols += [f"{c}_derivative1" for c in base]
+        if level in ("power2", "full"):
+            cols += [f"{c}_power2" for c in base]
+        if level == "full":
+            cols += [f"{c}_derivative1_power2" for c in base]
+    return cols
+
+
+def _independent_confounds(tsv, strategy, levels):
+    table = pd.read_csv(tsv, sep="\t", na_values=["n/a"])
+    x = table[_expected_columns(strategy, levels, table)].to_numpy(dtype=float, copy=True)
+    x[0] = np.where(np.isnan(x[0]), x[1], x[0])  # the documented rule (nilearn's)
+    return x
+
+
+def _independent_z(data, seed_mask, confounds):
+    """Fisher z from least-squares residuals of [1, t, confounds] (numpy only)."""
+    t = data.shape[-1]
+    design = np.column_stack([np.ones(t), np.arange(t), confounds])
+    x = data.astype(np.float32).astype(float).reshape(-1, t).T
+    resid = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    seed = resid[:, seed_mask.ravel()].mean(axis=1)
+    return np.arctanh(np.clip(_corr(seed, resid), -1 + 1e-7, 1 - 1e-7))
+
+
+ALL_LEVELS = ("basic", "power2", "derivatives", "full")
+STRATEGIES = [(("motion",), m) for m in ALL_LEVELS] + [
+    (("wm_csf",), "basic"), (("global_signal",), "basic"), (("high_pass",), "basic"),
+    (("motion", "wm_csf", "global_signal", "high_pass"), "full"),
+    (("motion", "high_pass", "wm_csf"), "derivatives"),
+]
+
+
+@pytest.mark.parametrize(("strategy", "motion"), STRATEGIES,
+                         ids=lambda v: "+".join(v) if isinstance(v, tuple) else v)
+def test_every_strategy_equals_an_independent_computation_first_rows_included(
+        tmp_path, rng, bold_image, strategy, motion):
+    bold, tsv, data = _fmriprep_layout(tmp_path, rng, bold_image, coupled=True)
+    seed = Sphere("s", (-3, -3, -3), 3.0)
+    fc = SeedFC(seed, t_r=2.0, confounds_strategy=strategy, motion=motion).fit(bold)
+    expected = _independent_z(data, fc.seed_mask_, _independent_confounds(
+        tsv, strategy, {"motion": motion}))
+    found_next_to_bold = fc.transform(bold)[0]  # the fMRIPrep table is located
+    explicit = fc.transform(bold, confounds=tsv)[0]
+    np.testing.assert_allclose(found_next_to_bold, expected, rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(explicit, found_next_to_bold)  # one path: same numbers
+    if motion in ("derivatives", "full"):
+        # the n/a rule of the first row matters (the former file path filled the column
+        # mean): filling otherwise changes z beyond the tolerance above
+        table = pd.read_csv(tsv, sep="\t", na_values=["n/a"])
+        cols = _expected_columns(strategy, {"motion": motion}, table)
+        mean_fill = table[cols].fillna(table[cols].mean()).to_numpy(dtype=float)
+        other = _independent_z(data, fc.seed_mask_, mean_fill)
+        assert np.abs(other - expected).max() > 1e-4
+
+
+@pytest.mark.parametrize(("strategy", "levels"), [
+    (("motion",), {"motion": m}) for m in ALL_LEVELS] + [
+    (("wm_csf",), {"wm_csf": m}) for m in ALL_LEVELS] + [
+    (("global_signal",), {"global_signal": m}) for m in ALL_LEVELS] + [
+    (("motion", "wm_csf", "global_signal", "high_pass"),
+     {"motion": "full", "wm_csf": "derivatives", "global_signal": "power2"}),
+    (("high_pass",), {}),
+])
+def test_select_confounds_equals_nilearn_load_confounds_on_every_row(tmp_path, rng, bold_image,
+                                                                     strategy, levels):
     from nilearn.interfaces.fmriprep import load_confounds
 
-    bold, tsv = _fmriprep_layout(tmp_path, rng, bold_image)
-    ours = select_confounds(tsv, strategy, motion=motion)
-    theirs, _ = load_confounds(str(bold), strategy=strategy, motion=motion, demean=False)
+    bold, tsv, _ = _fmriprep_layout(tmp_path, rng, bold_image)
+    ours = select_confounds(tsv, strategy, **levels)
+    theirs, _ = load_confounds(str(bold), strategy=strategy, demean=False, **levels)
     assert sorted(ours.columns) == sorted(theirs.columns)
-    # nilearn fills the n/a of derivatives differently; compare the complete rows
-    np.testing.assert_allclose(ours.iloc[1:][sorted(ours.columns)].to_numpy(),
-                               theirs.iloc[1:][sorted(ours.columns)].to_numpy(), rtol=1e-12)
+    cols = sorted(ours.columns)
+    # all rows, the first (n/a in derivatives) included
+    np.testing.assert_allclose(ours[cols].to_numpy(), theirs[cols].to_numpy(), rtol=1e-12,
+                               atol=0)
+    assert not ours.isna().any().any()
 
 
-def test_strategy_through_nilearn_from_fmriprep_path_equals_explicit_file(tmp_path, rng,
-                                                                           bold_image):
-    bold, tsv = _fmriprep_layout(tmp_path, rng, bold_image)
-    seed = Sphere("s", (-3, -3, -3), 3.0)
-    fc = SeedFC(seed, t_r=2.0, confounds_strategy=("motion", "wm_csf")).fit(bold)
-    via_nilearn = fc.transform(bold)
-    explicit = fc.transform(bold, confounds=tsv)
-    np.testing.assert_allclose(via_nilearn, explicit, rtol=1e-6, atol=1e-8)
+def test_na_beyond_the_first_row_is_an_error_naming_columns_and_rows(tmp_path, rng,
+                                                                     bold_image):
+    bold, tsv, _ = _fmriprep_layout(tmp_path, rng, bold_image)
+    table = pd.read_csv(tsv, sep="\t", na_values=["n/a"])
+    table.loc[[7, 9], "csf"] = np.nan
+    table.to_csv(tsv, sep="\t", index=False, na_rep="n/a")
+    with pytest.raises(DataError, match=r"n/a values in column\(s\) \['csf'\] at row\(s\) "
+                                        r"\[7, 9\]"):
+        select_confounds(tsv, ("wm_csf",))
+    fc = SeedFC(Sphere("s", (-3, -3, -3), 3.0), t_r=2.0, confounds_strategy=("wm_csf",))
+    with pytest.raises(DataError, match=r"confounds_timeseries\.tsv' has n/a"):
+        fc.fit(bold).transform(bold)
+
+
+def test_missing_fmriprep_confounds_names_the_candidates(tmp_path, rng, bold_image):
+    bold, tsv, _ = _fmriprep_layout(tmp_path, rng, bold_image)
+    tsv.unlink()
+    fc = SeedFC(Sphere("s", (-3, -3, -3), 3.0), t_r=2.0, confounds_strategy=("motion",))
+    with pytest.raises(DataError, match=r"neither \['sub-01_task-rest_desc-confounds_timeseries"
+                                        r"\.tsv', 'sub-01_task-rest_desc-confounds_regressors"):
+        fc.fit(bold).transform(bold)
+    in_memory = nib.Nifti1Image(np.asanyarray(nib.load(bold).dataobj), nib.load(bold).affine)
+    with pytest.raises(DataError, match="pass confounds= or give the BOLD image as an fMRIPrep"):
+        fc.transform(in_memory)
+
+
+def test_scaled_int16_run_streamed_as_float32_equals_float64_reference(tmp_path, rng,
+                                                                         affine_3mm):
+    # SeedFC reads the masked data as float32 (half the memory of float64); the cleaning
+    # and correlation run in float64. On an int16 file with scl_slope the z map equals
+    # the float64 computation to 1e-6 (absolute).
+    data, _ = _planted(rng)
+    raw = np.round((data - 50) * 1000).astype(np.int16)
+    img = nib.Nifti1Image(raw, affine_3mm)
+    img.header.set_slope_inter(0.001, 50.0)
+    img.header.set_zooms((3.0, 3.0, 3.0, 2.0))
+    path = tmp_path / "int16_bold.nii.gz"
+    nib.save(img, path)
+    reference = np.asarray(nib.load(path).get_fdata(), dtype=np.float64)  # float64 scaling
+    seed = _seed_mask(affine_3mm)
+    z = SeedFC(MaskROI("seed", seed), t_r=2.0).fit(path).transform(path)[0]
+    x = sp_signal.detrend(reference.reshape(-1, T), axis=1)
+    s = x[np.ravel(np.asarray(seed.dataobj) > 0)].mean(axis=0)
+    expected = np.arctanh(np.clip(_corr(s, x.T), -1 + 1e-7, 1 - 1e-7))
+    np.testing.assert_allclose(z, expected, rtol=0, atol=1e-6)
 
 
 def test_null_distribution_of_fisher_z(rng, bold_image, affine_3mm):
@@ -289,22 +412,3 @@ def test_sphere_seed_is_the_mean_of_voxels_within_the_radius(rng, bold_image, af
     seed = flat[in_sphere].mean(axis=0)
     expected = [np.corrcoef(seed, v)[0, 1] for v in flat]
     np.testing.assert_allclose(fc.transform(img)[0], expected, rtol=1e-8, atol=1e-10)
-
-
-@pytest.mark.parametrize(("strategy", "levels"), [
-    (("global_signal",), {"global_signal": "basic"}),
-    (("motion", "wm_csf", "global_signal"), {"motion": "power2", "wm_csf": "derivatives",
-                                             "global_signal": "full"}),
-    (("wm_csf", "global_signal", "high_pass"), {"wm_csf": "full", "global_signal": "power2"}),
-])
-def test_select_confounds_global_signal_and_expansions_match_nilearn(tmp_path, rng, bold_image,
-                                                                      strategy, levels):
-    from nilearn.interfaces.fmriprep import load_confounds
-
-    bold, tsv = _fmriprep_layout(tmp_path, rng, bold_image)
-    ours = select_confounds(tsv, strategy, **levels)
-    theirs, _ = load_confounds(str(bold), strategy=strategy, demean=False, **levels)
-    assert sorted(ours.columns) == sorted(theirs.columns)
-    cols = sorted(ours.columns)
-    np.testing.assert_allclose(ours.iloc[1:][cols].to_numpy(), theirs.iloc[1:][cols].to_numpy(),
-                               rtol=1e-12)
