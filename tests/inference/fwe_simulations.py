@@ -1,7 +1,9 @@
 """Null simulations behind the FWE tables of docs/user_guide/cluster_inference.rst.
 
-Not collected by pytest (the quick and ``slow`` checks live in test_grf.py). Run from
-the repository root, e.g.::
+Not collected by pytest: the quick checks live in test_grf.py and test_permutation.py, and
+the strict ones (``@pytest.mark.fwe``: 1000 ideal fields for GRF, 400 null data sets per
+permutation configuration) run with ``python -m pytest -m fwe`` (their own CI step). Run
+this script from the repository root, e.g.::
 
     .venv/bin/python tests/inference/fwe_simulations.py fields --reps 2000
     .venv/bin/python tests/inference/fwe_simulations.py pipeline --acf gaussian --reps 400
@@ -94,7 +96,8 @@ def pipeline(acf, reps, seed):
         fwhm.append(np.mean(vr.smoothness.fwhm_voxels))
         for p in (0.001, 0.01):
             for method in ("fsl", "spm"):
-                res = grf_cluster_correct(vr, p, 0.05, True, method=method, atlas=False)
+                res = grf_cluster_correct(vr, p, 0.05, two_tailed=True, method=method,
+                                          atlas=False)
                 key = f"{method}_p{p}"
                 hits[key] = hits.get(key, 0) + (res.n_significant > 0)
         if (r + 1) % 50 == 0 or r + 1 == reps:

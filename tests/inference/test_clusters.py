@@ -10,7 +10,8 @@ from scipy import ndimage
 
 from painmarkers.exceptions import DataError
 from painmarkers.inference import cluster_table, connectivity_structure, label_clusters
-from painmarkers.inference._atlas import _atlas_dir, atlas_labels_at
+from painmarkers.inference._atlas import atlas_labels_at
+from painmarkers.rois import load_atlas
 from painmarkers.schema import CLUSTER_COLUMNS
 
 MNI_2MM = np.array([[-2.0, 0, 0, 90], [0, 2, 0, -126], [0, 0, 2, -72], [0, 0, 0, 1]])
@@ -142,7 +143,7 @@ def test_cluster_table_empty_and_bad_lengths():
 
 def _read_atlas(atlas):
     """An atlas read in full directly with nibabel (independent of painmarkers' cache)."""
-    d = Path(_atlas_dir())
+    d = Path(load_atlas(atlas).image_path).parent
     img = nib.load(d / f"atlas_{atlas}.nii.gz")
     names = pd.read_csv(d / f"labels_{atlas}.csv")
     return np.asarray(img.dataobj), img.affine, dict(zip(names["index"], names["name"]))

@@ -193,14 +193,14 @@ def test_null_distribution_equals_naive_loop(design):
         data[:, blob()] += 1.0
     if design == "two_sample":
         data[:5, blob()] += 1.5
-        kw["groups"] = ["pat"] * 5 + ["hc"] * 7
+        kw["labels"] = ["pat"] * 5 + ["hc"] * 7
     if design == "paired":
         data[0::2, blob()] += 1.0
-        kw["groups"] = ["pre", "post"] * 6
+        kw["labels"] = ["pre", "post"] * 6
         kw["subjects"] = np.repeat(np.arange(6), 2)
     n_perm, seed, voxel_p, conn = 60, 11, 0.01, 18
     res = permutation_cluster_correct(to_imgs(data), design, mask_img=full_mask(),
-                                      voxel_p=voxel_p, statistic="mass",
+                                      voxel_p=voxel_p, cluster_stat="mass",
                                       n_permutations=n_perm, connectivity=conn,
                                       random_state=seed, atlas=False, **kw)
     # the same rearrangements as the function draws
@@ -217,7 +217,7 @@ def test_null_distribution_equals_naive_loop(design):
         obs = stats.ttest_1samp(d, 0).statistic
         df = 5
     else:
-        g = np.array(kw["groups"])
+        g = np.array(kw["labels"])
         ops = _draw_operations("permute", n, n_perm, np.random.default_rng(seed))
         maps = [stats.ttest_ind(y[g[p] == "pat"], y[g[p] == "hc"]).statistic for p in ops]
         obs = stats.ttest_ind(y[g == "pat"], y[g == "hc"]).statistic
@@ -253,7 +253,7 @@ def test_tfce_null_and_map_equal_naive(tmp_path):
     n, n_perm, seed = 10, 15, 3
     data = smooth_maps(rng, n)
     data[:, blob()] += 1.2
-    res = permutation_cluster_correct(to_imgs(data), mask_img=full_mask(), statistic="tfce",
+    res = permutation_cluster_correct(to_imgs(data), mask_img=full_mask(), cluster_stat="tfce",
                                       n_permutations=n_perm, random_state=seed, atlas=False,
                                       tfce_params={"dh": 0.2})
     y = data.astype(np.float32).astype(float)
@@ -282,9 +282,9 @@ def test_observed_t_equals_voxelwise_ttest(design):
     data = smooth_maps(rng, n) + 0.3
     kw = {"covariates": pd.DataFrame({"age": rng.normal(40, 10, n)})}
     if design == "two_sample":
-        kw["groups"] = ["a", "b"] * 8
+        kw["labels"] = ["a", "b"] * 8
     if design == "paired":
-        kw["groups"] = ["pre", "post"] * 8
+        kw["labels"] = ["pre", "post"] * 8
         kw["subjects"] = np.repeat(np.arange(8), 2)
         kw["covariates"] = pd.DataFrame({"motion": rng.normal(0.2, 0.05, n)})
     imgs = to_imgs(data)
@@ -369,7 +369,7 @@ def test_tfce_map_matches_nilearn():
                                        n_jobs=1, verbose=0)
     # dh from the float64 t map (nilearn's image holds a rounded copy)
     dh = np.abs(stats.ttest_1samp(data.astype(np.float32).astype(float), 0).statistic).max() / 100
-    res = permutation_cluster_correct(imgs, mask_img=full_mask(), statistic="tfce",
+    res = permutation_cluster_correct(imgs, mask_img=full_mask(), cluster_stat="tfce",
                                       n_permutations=2, random_state=0, atlas=False,
                                       connectivity=6, tfce_params={"dh": dh})
     ours = np.asarray(res.stat_img.dataobj)
@@ -386,14 +386,14 @@ def _null_fwe(statistic, design, n_reps, n_perm, seed, covariate=False):
     groups = np.array(["a"] * 7 + ["b"] * 7)
     for rep in range(n_reps):
         data = smooth_maps(rng, 14, sigma=1.2)
-        kw = {"groups": list(groups)} if design == "two_sample" else {}
+        kw = {"labels": list(groups)} if design == "two_sample" else {}
         if covariate:
             cov = rng.standard_normal(14) + (0.8 * (groups == "a") if kw else 0.0)
             cov -= cov.mean()
             data += 0.8 * cov[:, None, None, None]
             kw["covariates"] = {"age": cov}
         res = permutation_cluster_correct(to_imgs(data), design, mask_img=full_mask(),
-                                          voxel_p=0.01, statistic=statistic,
+                                          voxel_p=0.01, cluster_stat=statistic,
                                           n_permutations=n_perm, random_state=rep,
                                           atlas=False, **kw)
         hits += res.n_significant > 0
@@ -406,15 +406,42 @@ def test_null_fwe_small():
     assert rate <= 7 / 40
 
 
-@pytest.mark.slow
+def _null_fwe_fast(statistic, design, n_reps, seed, covariate=False):
+    """FWE rate of permutation_cluster_correct on null smooth data, made cheap where the
+    validity argument allows: exchangeability makes the test exact whatever the grid
+    (8 x 8 x 8 here), the number of rearrangements (99: nominal rate 4/100) and the TFCE
+    step (0.25); the 14 maps go in as one 4-D image and the permutations in one block."""
+    shape = (8, 8, 8)
+    rng = np.random.default_rng(seed)
+    groups = np.array(["a"] * 7 + ["b"] * 7)
+    mask = full_mask(shape)
+    hits = 0
+    for rep in range(n_reps):
+        data = smooth_maps(rng, 14, shape=shape, sigma=1.2)
+        kw = {"labels": list(groups)} if design == "two_sample" else {}
+        if covariate:
+            cov = rng.standard_normal(14) + (0.8 * (groups == "a") if kw else 0.0)
+            cov -= cov.mean()
+            data += 0.8 * cov[:, None, None, None]
+            kw["covariates"] = {"age": cov}
+        img = nib.Nifti1Image(np.moveaxis(data, 0, -1).astype(np.float32), AFFINE)
+        res = permutation_cluster_correct(img, design, mask_img=mask, voxel_p=0.01,
+                                          cluster_stat=statistic, n_permutations=99,
+                                          tfce_params={"dh": 0.25}, block_size=100,
+                                          random_state=rep, atlas=False, **kw)
+        hits += res.n_significant > 0
+    return hits / n_reps
+
+
+@pytest.mark.fwe
 @pytest.mark.parametrize("statistic,design,covariate", [
     ("size", "one_sample", False), ("mass", "two_sample", False), ("tfce", "one_sample", False),
     ("size", "one_sample", True), ("size", "two_sample", True),
 ])
 def test_null_fwe_holds_alpha(statistic, design, covariate):
-    # 400 null data sets: the Monte-Carlo sd of a 0.05 rate is 0.011
+    # 400 null data sets (TFCE 200): the Monte-Carlo sd of a 0.05 rate is 0.011 (0.015)
     n_reps = 400 if statistic != "tfce" else 200
-    rate = _null_fwe(statistic, design, n_reps, 199, seed=30, covariate=covariate)
+    rate = _null_fwe_fast(statistic, design, n_reps, seed=30, covariate=covariate)
     se = np.sqrt(0.05 * 0.95 / n_reps)
     assert rate <= 0.05 + 3 * se
     assert rate >= 0.05 - 3 * se
@@ -432,13 +459,13 @@ def test_planted_blob_detected(design, statistic):
         data[:, where] += 1.5
     elif design == "two_sample":
         data[:10, where] += 2.0
-        kw["groups"] = ["cases"] * 10 + ["controls"] * 10
+        kw["labels"] = ["cases"] * 10 + ["controls"] * 10
     else:
         data[0::2, where] += 1.5
-        kw["groups"] = ["post", "pre"] * 10
+        kw["labels"] = ["post", "pre"] * 10
         kw["subjects"] = [f"sub-{i // 2:02d}" for i in range(n)]
     res = permutation_cluster_correct(to_imgs(data), design, mask_img=full_mask(),
-                                      statistic=statistic, n_permutations=199, random_state=0,
+                                      cluster_stat=statistic, n_permutations=199, random_state=0,
                                       atlas=False, **kw)
     sig = res.clusters[res.clusters["significant"]]
     assert len(sig) >= 1
@@ -537,14 +564,14 @@ def small_imgs():
     ({"cluster_p": 1.0}, ValueError, r"'cluster_p' parameter must be in \(0, 1\)"),
     ({"n_permutations": 0}, ValueError, r"'n_permutations' parameter must be >= 1. Got 0"),
     ({"n_permutations": 2.5}, TypeError, r"'n_permutations' parameter must be an integer"),
-    ({"statistic": "peak"}, ValueError, r"'statistic' parameter must be one of"),
+    ({"cluster_stat": "peak"}, ValueError, r"'cluster_stat' parameter must be one of"),
     ({"connectivity": 8}, ValueError, r"'connectivity' parameter must be one of"),
     ({"design": "anova"}, ValueError, r"'design' parameter must be one of"),
     ({"tfce_params": {"E": 0.5, "h": 2}}, ValueError, r"unknown key\(s\) \['h'\]"),
     ({"tfce_params": {"dh": -0.1}}, ValueError, r"tfce_params\['dh'\]\" parameter must be in"),
     ({"two_tailed": "yes"}, TypeError, r"'two_tailed' parameter must be True or False"),
     ({"n_jobs": 0}, ValueError, r"'n_jobs' parameter must be None or a non-zero int"),
-    ({"groups": ["a", "b"] * 3}, DesignError, r"'groups' is not used by design='one_sample'"),
+    ({"labels": ["a", "b"] * 3}, DesignError, r"'labels' is not used by design='one_sample'"),
 ])
 def test_bad_parameters(small_imgs, kwargs, exc, match):
     kwargs = {"n_permutations": 5, **kwargs}
@@ -585,38 +612,39 @@ def test_bad_images(small_imgs, tmp_path):
 def test_bad_designs(small_imgs):
     imgs = small_imgs
     with pytest.raises(DesignError,
-                       match=r"2 subject\(s\) are not matched .*: 2 lacks \['post'\]; 3 lacks"):
-        permutation_cluster_correct(imgs, "paired", groups=["pre", "post", "pre", "post", "pre",
+                       match=r"exactly one image per subject and condition \('pre' and 'post'\): "
+                             r"subject 2 has 0 image\(s\) for 'post'; subject 3 has 0"):
+        permutation_cluster_correct(imgs, "paired", labels=["pre", "post", "pre", "post", "pre",
                                                             "pre"],
                                     subjects=[0, 0, 1, 1, 2, 3], n_permutations=5)
-    with pytest.raises(DesignError, match="subject 0 has 2 images for condition 'pre'"):
-        permutation_cluster_correct(imgs, "paired", groups=["pre", "pre", "post", "post",
+    with pytest.raises(DesignError, match=r"subject 0 has 2 image\(s\) for 'pre'"):
+        permutation_cluster_correct(imgs, "paired", labels=["pre", "pre", "post", "post",
                                                             "pre", "post"],
                                     subjects=[0, 0, 0, 1, 1, 1], n_permutations=5)
     with pytest.raises(DesignError, match="needs 'subjects'"):
-        permutation_cluster_correct(imgs, "paired", groups=["a", "b"] * 3, n_permutations=5)
+        permutation_cluster_correct(imgs, "paired", labels=["a", "b"] * 3, n_permutations=5)
     with pytest.raises(DesignError,
-                       match=r"exactly two levels in 'groups'; got \['a', 'b', 'c'\]"):
-        permutation_cluster_correct(imgs, "two_sample", groups=list("aabbcc"), n_permutations=5)
-    with pytest.raises(DesignError, match="'groups' has 5 labels for 6 images"):
-        permutation_cluster_correct(imgs, "two_sample", groups=list("aabbb"), n_permutations=5)
-    with pytest.raises(DesignError, match=r"'group_order' must name the two levels"):
-        permutation_cluster_correct(imgs, "two_sample", groups=list("aabbbb"),
-                                    group_order=("a", "c"), n_permutations=5)
+                       match=r"exactly 2 levels in 'labels'; got 3: \['a', 'b', 'c'\]"):
+        permutation_cluster_correct(imgs, "two_sample", labels=list("aabbcc"), n_permutations=5)
+    with pytest.raises(DataError, match="'labels' has 5 entries for 6 images"):
+        permutation_cluster_correct(imgs, "two_sample", labels=list("aabbb"), n_permutations=5)
+    with pytest.raises(DesignError, match=r"'levels' must name the two levels"):
+        permutation_cluster_correct(imgs, "two_sample", labels=list("aabbbb"),
+                                    levels=("a", "c"), n_permutations=5)
     cov = pd.DataFrame({"age": [30, 40, 50, 60, 70, 80.0]})
     cov["age_months"] = cov["age"] * 12
     with pytest.raises(DesignError, match="column 'age_months' is a linear combination"):
         permutation_cluster_correct(imgs, covariates=cov, n_permutations=5)
-    with pytest.raises(DataError, match=r"column 'age' has a missing .* at row 2"):
+    with pytest.raises(DataError, match=r"column 'age' has missing .* at image\(s\) \[2\]"):
         permutation_cluster_correct(imgs, covariates={"age": [30, 40, np.nan, 1, 2, 3]},
                                     n_permutations=5)
     with pytest.raises(DesignError, match="'age' is constant within every subject"):
-        permutation_cluster_correct(imgs, "paired", groups=["a", "b"] * 3,
+        permutation_cluster_correct(imgs, "paired", labels=["a", "b"] * 3,
                                     subjects=[0, 0, 1, 1, 2, 2],
                                     covariates={"age": [30, 30, 40, 40, 50, 50]},
                                     n_permutations=5)
-    with pytest.raises(DesignError, match="leaves df = 0"):
-        permutation_cluster_correct(imgs[:2], "two_sample", groups=["a", "b"], n_permutations=5)
+    with pytest.raises(DesignError, match="leaves 0 residual degrees of freedom"):
+        permutation_cluster_correct(imgs[:2], "two_sample", labels=["a", "b"], n_permutations=5)
 
 
 @pytest.mark.parametrize("n_perm,cluster_p", [(99, 0.05), (99, 0.1), (60, 0.05)])
@@ -661,7 +689,7 @@ def test_small_samples_enumerate_every_rearrangement(design):
     rng = np.random.default_rng(18)
     n = 5 if design == "one_sample" else 8
     data = smooth_maps(rng, n, shape=(6, 6, 6)) + 0.5
-    kw = {"groups": ["a"] * 4 + ["b"] * 4} if design == "two_sample" else {}
+    kw = {"labels": ["a"] * 4 + ["b"] * 4} if design == "two_sample" else {}
     mask = nib.Nifti1Image(np.ones((6, 6, 6), np.uint8), AFFINE)
     res = permutation_cluster_correct(to_imgs(data), design, mask_img=mask, voxel_p=0.05,
                                       n_permutations=1000, random_state=0, atlas=False, **kw)
@@ -699,3 +727,34 @@ def test_uncentred_covariates_test_the_intercept():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     assert res.df == n - 2
     assert res.parameters["exchangeability"] == "sign flipping (Freedman-Lane)"
+
+
+def test_zero_variance_voxels_are_counted_by_every_result(tmp_path):
+    from painmarkers.inference import grf_cluster_correct
+
+    rng = np.random.default_rng(20)
+    data = smooth_maps(rng, 12) + 3.0
+    data[:, 1, 1, 1] = 5.0  # constant over images
+    data[:6, 2, 2, 2], data[6:, 2, 2, 2] = 1.0, 2.0  # constant within each group
+    labels = ["a"] * 6 + ["b"] * 6
+    imgs = to_imgs(data)
+    vr = voxelwise_ttest(imgs, "two_sample", labels=labels, mask_img=full_mask())
+    pr = permutation_cluster_correct(imgs, "two_sample", labels=labels, mask_img=full_mask(),
+                                     n_permutations=20, random_state=0, atlas=False)
+    # both voxels have zero residual variance: t = 0 there, and both are counted (the
+    # permutation count was of constant voxels only, so the second one went uncounted)
+    assert int(np.sum(np.ptp(data.reshape(12, -1), axis=0) == 0)) == 1
+    assert vr.n_zero_variance == pr.n_zero_variance == 2
+    assert pr.parameters["n_zero_variance"] == 2
+    for t in (vr.t_img.get_fdata(), np.asarray(pr.t_img.dataobj)):
+        assert t[1, 1, 1] == 0 and t[2, 2, 2] == 0
+    assert "2 with zero variance" in vr.summary()
+    assert "2 voxel(s) with zero variance" in pr.summary()
+    # GRF reports the count it is handed: from the result, or from the saved map's sidecar
+    assert grf_cluster_correct(vr, 0.001, 0.05, atlas=False).n_zero_variance == 2
+    out = vr.save(tmp_path)
+    from_file = grf_cluster_correct(out["tmap"], 0.001, 0.05, mask_img=out["mask"],
+                                    atlas=False)
+    assert from_file.n_zero_variance == 2
+    assert json.loads(pr.save(tmp_path / "perm")["tmap_sidecar"].read_text())[
+        "n_zero_variance"] == 2

@@ -16,8 +16,9 @@ def _result():
     z[3:6, 3:6, 3:6] = 6.0
     img = nib.Nifti1Image(z, np.eye(4))
     mask = nib.Nifti1Image(np.ones(z.shape, np.uint8), np.eye(4))
-    return grf_cluster_correct(img, 0.001, 0.05, smoothness=smoothness_from_fwhm(2.0, 1.0, 1728),
-                               mask_img=mask, atlas=False)
+    return grf_cluster_correct(img, 0.001, 0.05, stat="z",
+                               smoothness=smoothness_from_fwhm(2.0, 1.0, 1728), mask_img=mask,
+                               atlas=False)
 
 
 def test_cluster_result_fields_and_roundtrip(tmp_path):

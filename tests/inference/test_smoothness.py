@@ -195,3 +195,103 @@ def test_white_noise_is_rough_but_finite():
         warnings.simplefilter("error")
         s = estimate_smoothness(res, dof=9)
     assert np.all(np.array(s.fwhm_voxels) < 1.0)
+
+
+def test_dpabi_dof_correction_against_hand_values():
+    # DPABI (y_Smoothest): the FSL table is interpolated at every integer, L(k); then
+    # with f = floor(v): sqrt((L(f) - L(f-1)) (v - f + 1) + L(f)). Hand values:
+    l20, l25, l30 = 1.0632924, 1.0483053, 1.0390117
+    s = (l25 - l20) / 5  # per-unit slope between keys 20 and 25
+    hand = {
+        23: np.sqrt(2 * (l20 + 3 * s) - (l20 + 2 * s)),        # = sqrt(L20 + 4 s)
+        21: np.sqrt(2 * (l20 + s) - l20),                        # = sqrt(L20 + 2 s)
+        23.5: np.sqrt(1.5 * s + l20 + 3 * s),                    # slope s, f = 23
+        25: np.sqrt(2 * l25 - (l20 + 4 * s)),                    # = sqrt(L25 + s)
+        27: np.sqrt(2 * (l25 + 2 * (l30 - l25) / 5) - (l25 + (l30 - l25) / 5)),
+        12: np.sqrt(2 * 1.1235677 - 1.1398000),
+        5.5: 1.1,
+        500.5: np.sqrt(1 + 1.0321 / 500.5),
+    }
+    for dof, value in hand.items():
+        np.testing.assert_allclose(dof_correction(dof, "dpabi"), value, rtol=1e-12,
+                                   err_msg=f"dof={dof}")
+        # and the independent port of DPABI's code above agrees at integer dof
+        if float(dof).is_integer() and dof >= 6:
+            np.testing.assert_allclose(dof_correction(dof, "dpabi"), _dpabi_interpolate(dof),
+                                       rtol=1e-12)
+    # FSL's rule at the same dof (j = next key, i = key before, + L_j)
+    np.testing.assert_allclose(dof_correction(23, "fsl"), np.sqrt(l25 - 3 * (l20 - l25) / 5),
+                               rtol=1e-12)
+    # identical for integer dof 6..20, different above
+    for v in range(6, 21):
+        assert dof_correction(v, "fsl") == pytest.approx(dof_correction(v, "dpabi"), rel=1e-12)
+    for v in (21, 23, 27, 33, 60, 150):
+        assert dof_correction(v, "fsl") < dof_correction(v, "dpabi")
+    with pytest.raises(ValueError, match="'dof_correction' parameter must be one of"):
+        dof_correction(23, "spm")
+
+
+def test_dof_rules_give_fsl_55_and_dpabi_54_at_df_23():
+    # the case: one-sample test of 24 subjects (df 23), voxel p 0.001 two-tailed,
+    # cluster p 0.05; here a field of FWHM 3.95 voxels (3 mm voxels) over 60000 voxels
+    from scipy import special, stats
+
+    from painmarkers.inference import grf_min_cluster_size
+    from painmarkers.inference.smoothness import smoothness_from_sums
+
+    f = 3.95
+    rho = np.exp(-1 / (4 * f ** 2 / (8 * np.log(2))))  # lag-1 correlation of that field
+    z = stats.norm.isf(0.0005)
+    k = {}
+    for rule in ("fsl", "dpabi"):
+        s = smoothness_from_sums([rho] * 3, [1.0] * 3, 1000, 60000, (3.0, 3.0, 3.0), 23,
+                                 dof_correction=rule)
+        assert s.dof_correction == rule
+        dlh = (4 * np.log(2)) ** 1.5 / f ** 3 * dof_correction(23, rule)
+        np.testing.assert_allclose(s.dlh, dlh, rtol=1e-10)
+        # Friston et al. (1994) as FSL/DPABI: smallest k with p(k) < 0.05 / 2
+        em = 60000 * (2 * np.pi) ** -2 * dlh * (z * z - 1) * np.exp(-z * z / 2)
+        beta = (special.gamma(2.5) * em / (60000 * stats.norm.sf(z))) ** (2 / 3)
+        sizes = np.arange(1, 500)
+        ref = sizes[np.argmax(1 - np.exp(-em * np.exp(-beta * sizes ** (2 / 3))) < 0.025)]
+        k[rule] = grf_min_cluster_size(0.001, 0.05, s, two_tailed=True)
+        assert k[rule] == ref
+    assert k == {"fsl": 55, "dpabi": 54}
+
+
+def test_dof_correction_parameter_of_the_estimators():
+    rng = np.random.default_rng(8)
+    res = smooth_field(rng, (16, 16, 16), 3.0, extra=(24,))
+    fsl = estimate_smoothness(res, dof=23)
+    dpabi = estimate_smoothness(res, dof=23, dof_correction="dpabi")
+    np.testing.assert_allclose(dpabi.dlh / fsl.dlh,
+                               dof_correction(23, "dpabi") / dof_correction(23, "fsl"),
+                               rtol=1e-12)
+    assert fsl.fwhm_mm == dpabi.fwhm_mm  # FWHM is not corrected, by either rule
+    with pytest.raises(ValueError, match="'dof_correction' parameter must be one of"):
+        estimate_smoothness(res, dof=23, dof_correction="afni")
+
+
+@pytest.mark.parametrize("fwhm, n_voxels, match", [
+    (np.nan, 1000, "finite"),
+    ((8.0, np.inf, 8.0), 1000, "finite"),
+    (8.0, 0, "search volume"),
+    (8.0, np.nan, "search volume"),
+    (8.0, 10.5, "search volume"),
+])
+def test_nan_fwhm_or_empty_search_volume_is_refused(fwhm, n_voxels, match):
+    with pytest.raises(ValueError, match=match):
+        smoothness_from_fwhm(fwhm, 2.0, n_voxels)
+
+
+def test_smoothness_object_cannot_hold_nan_or_an_empty_volume():
+    from dataclasses import replace
+
+    s = smoothness_from_fwhm(8.0, 2.0, 1000)
+    with pytest.raises(ValueError, match="dlh must be finite and > 0"):
+        replace(s, dlh=np.nan)
+    with pytest.raises(ValueError, match=r"fwhm_voxels must be finite and > 0"):
+        replace(s, fwhm_voxels=(np.nan, 4.0, 4.0))
+    with pytest.raises(ValueError, match="empty search volume"):
+        replace(s, n_voxels=0)
+    assert Smoothness.from_dict(s.to_dict()) == s

@@ -80,7 +80,7 @@ def test_two_sample_with_covariates_matches_statsmodels_and_nilearn():
     groups = np.array(["CLBP"] * 10 + ["HC"] * 8)
     age = rng.normal(45, 10, 18)
     m, mimg = _mask()
-    res = voxelwise_ttest(imgs, "two_sample", groups=groups, covariates=pd.DataFrame({"age": age}),
+    res = voxelwise_ttest(imgs, "two_sample", labels=groups, covariates=pd.DataFrame({"age": age}),
                           mask_img=mimg)
     assert res.contrast == "CLBP - HC" and res.df == 15
     x = np.c_[groups == "CLBP", groups == "HC", age - age.mean()].astype(float)
@@ -109,7 +109,7 @@ def test_two_sample_without_covariates_equals_student_and_pingouin_d():
     _, imgs = _maps(rng, 12)
     y = _stored(imgs)
     groups = ["b", "a"] * 6
-    res = voxelwise_ttest(imgs, "two_sample", groups=groups, group_order=["a", "b"],
+    res = voxelwise_ttest(imgs, "two_sample", labels=groups, levels=["a", "b"],
                           estimate_smoothness=False)
     a, b = y[1::2].reshape(6, -1), y[0::2].reshape(6, -1)
     t_ref = stats.ttest_ind(a, b).statistic
@@ -134,8 +134,8 @@ def test_paired_matches_ttest_rel_and_dpabi_design():
     # shuffle the order to check matching by subject id
     order = rng.permutation(2 * n)
     res = voxelwise_ttest([imgs[i] for i in order], "paired",
-                          groups=[cond[i] for i in order], subjects=[subjects[i] for i in order],
-                          group_order=("post", "pre"), estimate_smoothness=False)
+                          labels=[cond[i] for i in order], subjects=[subjects[i] for i in order],
+                          levels=("post", "pre"), estimate_smoothness=False)
     assert res.df == n - 1 and res.contrast == "post - pre"
     diff = (y[n:] - y[:n]).reshape(n, -1)
     t_ref = stats.ttest_rel(y[n:].reshape(n, -1), y[:n].reshape(n, -1)).statistic
@@ -146,8 +146,8 @@ def test_paired_matches_ttest_rel_and_dpabi_design():
                                diff.mean(0) / diff.std(0, ddof=1), rtol=1e-8)
     # with a session-level covariate: DPABI design (+-1 column, subject dummies, covariate)
     motion = rng.normal(0.1, 0.03, 2 * n)
-    res_c = voxelwise_ttest(imgs, "paired", groups=cond, subjects=subjects,
-                            group_order=("post", "pre"), covariates={"fd": motion},
+    res_c = voxelwise_ttest(imgs, "paired", labels=cond, subjects=subjects,
+                            levels=("post", "pre"), covariates={"fd": motion},
                             estimate_smoothness=False)
     assert res_c.df == n - 1 - 1
     x = np.c_[np.where(np.array(cond) == "post", 1.0, -1.0),
@@ -212,7 +212,7 @@ def test_residual_smoothness_equals_explicit_residuals():
     y = _stored(imgs)
     groups = ["a"] * 8 + ["b"] * 8
     m, mimg = _mask()
-    res = voxelwise_ttest(imgs, "two_sample", groups=groups, mask_img=mimg, block_size=5)
+    res = voxelwise_ttest(imgs, "two_sample", labels=groups, mask_img=mimg, block_size=5)
     x = np.c_[np.r_[np.ones(8), np.zeros(8)], np.r_[np.zeros(8), np.ones(8)]]
     yy = y[:, m]
     resid = yy - x @ np.linalg.lstsq(x, yy, rcond=None)[0]
@@ -242,7 +242,7 @@ def test_paths_4d_blocks_threads_and_offset_agree(tmp_path):
     y = _stored(imgs).reshape(9, -1)
     np.testing.assert_allclose(base.t_img.get_fdata().ravel(),
                                stats.ttest_1samp(y, 0).statistic, rtol=1e-9)
-    assert base.parameters["images"][0] == "image 0"
+    assert base.parameters["images"][0] == f"imgs[0] ({paths[0]})"  # saved: named by file
 
 
 def test_default_mask_excludes_zero_or_nan_voxels_and_zero_variance():
@@ -267,8 +267,8 @@ def test_save_and_frame(tmp_path):
     res = voxelwise_ttest(imgs, "correlation", variable=np.arange(10.0))
     paths = res.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["tmap.nii.gz", "zmap.nii.gz", "effect.nii.gz", "cohen_d.nii.gz", "rmap.nii.gz",
-         "mask.nii.gz", "design_matrix.tsv", "provenance.json"])
+        ["tmap.nii.gz", "tmap.json", "zmap.nii.gz", "zmap.json", "effect.nii.gz",
+         "cohen_d.nii.gz", "rmap.nii.gz", "mask.nii.gz", "design_matrix.tsv", "provenance.json"])
     prov = json.loads(paths["provenance"].read_text())
     assert prov["design"] == "correlation" and prov["df"] == 8 and prov["n"] == 10
     np.testing.assert_allclose(nib.load(paths["tmap"]).get_fdata(), res.t_img.get_fdata())
@@ -288,40 +288,44 @@ def test_bad_input(tmp_path):
     p1 = tmp_path / "sub-02.nii.gz"
     nib.save(imgs[0], p0)
     nib.save(nib.Nifti1Image(np.zeros((8, 9, 6), np.float32), AFFINE), p1)
-    with pytest.raises(ImageError, match=r"sub-02.nii.gz has shape \(8, 9, 6\).*sub-01"):
+    with pytest.raises(ImageError, match=r"imgs\[1\] \(.*sub-02.nii.gz\) has shape \(8, 9, 6\)"
+                                         r".*imgs\[0\] \(.*sub-01"):
         voxelwise_ttest([p0, p1, *imgs[2:]])
     nib.save(nib.Nifti1Image(imgs[1].get_fdata(), np.eye(4)), p1)
-    with pytest.raises(ImageError, match=r"sub-02\.nii\.gz has a different affine"):
+    with pytest.raises(ImageError, match=r"sub-02\.nii\.gz\) and imgs\[0\] .* have different "
+                                         r"affines"):
         voxelwise_ttest([p0, p1, *imgs[2:]])
     nan = imgs[1].get_fdata().copy()
     nan[3, 3, 3] = np.nan
     nib.save(nib.Nifti1Image(nan, AFFINE), p1)
     _m, mimg = _mask()
-    with pytest.raises(DataError, match=r"sub-02.nii.gz has 1 non-finite value\(s\) inside"):
+    with pytest.raises(DataError, match=r"sub-02.nii.gz\) has 1 NaN/inf voxel\(s\) inside "
+                                        r"mask_img \(first at voxel \(3, 3, 3\)\)"):
         voxelwise_ttest([p0, p1, *imgs[2:]], mask_img=mimg)
     with pytest.raises(DataError, match="mask_img is empty"):
         voxelwise_ttest(imgs, mask_img=nib.Nifti1Image(np.zeros(SHAPE, np.uint8), AFFINE))
     with pytest.raises(ImageError, match="mask_img has shape"):
         voxelwise_ttest(imgs, mask_img=nib.Nifti1Image(np.ones((3, 3, 3), np.uint8), AFFINE))
     with pytest.raises(DesignError, match=r"subject 's2' has 0 image\(s\) for 'post'"):
-        voxelwise_ttest(imgs, "paired", groups=["pre", "post", "pre", "post", "pre", "pre"],
+        voxelwise_ttest(imgs, "paired", labels=["pre", "post", "pre", "post", "pre", "pre"],
                         subjects=["s1", "s1", "s2", "s3", "s3", "s4"])
     with pytest.raises(DesignError, match="needs 'subjects'"):
-        voxelwise_ttest(imgs, "paired", groups=["pre", "post"] * 3)
+        voxelwise_ttest(imgs, "paired", labels=["pre", "post"] * 3)
     with pytest.raises(DesignError, match=r"column 'age_months' is a linear combination of"
                                           r" \['age'\]"):
         age = np.arange(6.0)
         voxelwise_ttest(imgs, covariates={"age": age, "age_months": 12 * age})
     with pytest.raises(DesignError, match=r"rank deficient.*'sex'"):
-        voxelwise_ttest(imgs, "two_sample", groups=list("aaabbb"),
+        voxelwise_ttest(imgs, "two_sample", labels=list("aaabbb"),
                         covariates={"sex": [1.0, 1, 1, 0, 0, 0]})
     with pytest.raises(DesignError, match="0 residual degrees of freedom"):
         voxelwise_ttest(imgs, covariates=rng.normal(size=(6, 5)))
     with pytest.raises(DesignError, match="exactly 2 levels"):
-        voxelwise_ttest(imgs, "two_sample", groups=list("aabbcc"))
-    with pytest.raises(DataError, match="groups has 5 entries"):
-        voxelwise_ttest(imgs, "two_sample", groups=list("aabbb"))
-    with pytest.raises(DataError, match=r"Covariate 'age' is missing.*\[2\]"):
+        voxelwise_ttest(imgs, "two_sample", labels=list("aabbcc"))
+    with pytest.raises(DataError, match="'labels' has 5 entries for 6 images"):
+        voxelwise_ttest(imgs, "two_sample", labels=list("aabbb"))
+    with pytest.raises(DataError, match=r"covariates column 'age' has missing .* image\(s\) "
+                                        r"\[2\]"):
         voxelwise_ttest(imgs, covariates={"age": [1, 2, np.nan, 4, 5, 6]})
     with pytest.raises(DesignError, match="needs 'variable'"):
         voxelwise_ttest(imgs, "correlation")
