@@ -16,8 +16,10 @@ import pandas as pd
 from scipy import stats
 
 from painmarkers import schema
-from painmarkers._validation import check_choice, check_interval
-from painmarkers.exceptions import DataError, DesignError
+from painmarkers._deprecation import deprecate_positional, rename_parameters
+from painmarkers._docs import fill_doc
+from painmarkers._validation import check_alternative, check_confidence, check_interval
+from painmarkers.exceptions import DataError
 from painmarkers.model import Cohort
 from painmarkers.stats._data import (
     as_list,
@@ -25,21 +27,17 @@ from painmarkers.stats._data import (
     check_min_n,
     check_one_row_per_subject,
     format_excluded,
+    is_constant,
     numeric_column,
+    one_row_per_subject,
     require_columns,
-    select_session,
+    select_sessions,
+    session_label,
     subject_ids,
+    two_levels,
 )
 
 __all__ = ["one_sample_ttest", "paired_ttest", "two_sample_ttest"]
-
-_ALTERNATIVES = ("two-sided", "greater", "less")
-
-
-def _check_common(alternative: str, confidence: float) -> float:
-    check_choice(alternative, _ALTERNATIVES, "alternative")
-    return check_interval(confidence, "confidence", 0, 1, closed="neither")
-
 
 def _hedges_j(df: float) -> float:
     """Small-sample correction J = 1 - 3 / (4 df - 1) of Hedges' g."""
@@ -47,8 +45,7 @@ def _hedges_j(df: float) -> float:
 
 
 def _check_not_constant(values: np.ndarray, dv: str, what: str) -> None:
-    scale = max(1.0, float(np.max(np.abs(values))))
-    if np.ptp(values) <= 1e-12 * scale:
+    if is_constant(values):
         raise DataError(
             f"The {what} of {dv!r} are constant (all equal to {values[0]:g}); the t statistic "
             "is undefined."
@@ -70,13 +67,15 @@ def _ci(res: Any, confidence: float) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+@deprecate_positional(within=2, pre=3, post=4)
+@fill_doc
 def paired_ttest(
     data: Cohort | pd.DataFrame,
     dv: str | Sequence[str],
-    within: str = "session",
+    *,
     pre: str = "pre",
     post: str = "post",
-    *,
+    within: str = "session",
     subject: str = "subject_id",
     alternative: str = "two-sided",
     confidence: float = 0.95,
@@ -85,22 +84,18 @@ def paired_ttest(
 
     Parameters
     ----------
-    data : Cohort or pandas.DataFrame
-        A cohort, its tidy table, or a table with one row per subject and
-        session (columns ``subject``, ``within`` and the ``dv`` columns).
+    %(data)s
+        A table has the columns ``subject``, ``within`` and the ``dv`` columns.
     dv : str or list of str
         Variable(s) to test, e.g. ``"VAS"`` or ``["VAS", "RMDQ"]``; one row each.
-    within : str, default="session"
-        Column holding the session labels.
-    pre, post : str, default="pre", "post"
-        The two sessions compared; the difference is ``pre - post`` (positive when
-        scores drop, as in Table 2 of the seed study).
-    subject : str, default="subject_id"
-        Column identifying subjects.
-    alternative : {"two-sided", "greater", "less"}, default="two-sided"
-        Alternative hypothesis about ``mean(pre - post)``.
-    confidence : float, default=0.95
-        Level of the confidence interval, in (0, 1).
+    %(pre_post)s
+        The difference is ``pre - post`` (positive when scores drop, as in Table 2 of the
+        seed study).
+    %(within)s
+    %(subject)s
+    %(alternative)s
+        It is about ``mean(pre - post)``.
+    %(confidence)s
 
     Returns
     -------
@@ -134,7 +129,9 @@ def paired_ttest(
 
     Subjects with only one of the two sessions, or a missing value in one, are
     excluded and listed; subjects with neither session (e.g. controls scanned
-    once) are not part of the test. Assumes the differences are roughly normal.
+    once) are not part of the test, except the subjects of a Cohort that have no
+    session at all (e.g. every session removed by a motion rule), which are
+    listed. Assumes the differences are roughly normal.
     Note that pingouin's ``ttest(paired=True)`` reports ``d_av`` (mean difference
     over the average SD), not ``d_z``.
 
@@ -158,18 +155,19 @@ def paired_ttest(
          contrast  n  mean_diff  statistic   df       p
     0  pre - post  4        2.5        5.0  3.0  0.0154
     """
-    confidence = _check_common(alternative, confidence)
+    check_alternative(alternative)
+    confidence = check_confidence(confidence)
     frame = as_table(data)
     require_columns(frame, [within], "session column")
     require_columns(frame, [subject], "subject column")  # pairs are matched by subject
     ids = subject_ids(frame, subject)
     labels = frame[within].astype(str)
-    for label in (pre, post):
-        if str(label) not in set(labels):
-            raise DesignError(f"Session {label!r} is absent from column {within!r} (present: "
-                              f"{sorted(set(labels))}).")
-    if str(pre) == str(post):
+    pre, post = session_label(pre, labels, within), session_label(post, labels, within)
+    if pre == post:
         raise ValueError(f"'pre' and 'post' must differ. Got {pre!r} twice.")
+    # subjects of a Cohort with no row at all lost both sessions
+    no_rows = select_sessions(frame, None, within=within, between=None, subject=subject,
+                              data=data).lost
     rows = []
     for name in as_list(dv, "dv"):
         values = numeric_column(frame, name, ids)
@@ -185,6 +183,7 @@ def paired_ttest(
 
         x_all, y_all = pick(pre), pick(post)
         order = list(dict.fromkeys([*x_all.index, *y_all.index]))
+        order += [sid for sid in no_rows if sid not in set(order)]
         reasons = {}
         for sid in order:
             why = []
@@ -218,16 +217,19 @@ def paired_ttest(
     return _frame(rows)
 
 
+@deprecate_positional(between=2, levels=3)
+@rename_parameters(groups="levels", session="sessions")
+@fill_doc
 def two_sample_ttest(
     data: Cohort | pd.DataFrame,
     dv: str | Sequence[str],
-    between: str = "group",
-    groups: Sequence[str] | None = None,
     *,
-    equal_var: bool = True,
-    session: str | Sequence[str] | Mapping[str, str] | None = None,
+    between: str = "group",
+    levels: Sequence[str] | None = None,
+    sessions: str | Sequence[str] | Mapping[str, str] | None = None,
     within: str = "session",
     subject: str = "subject_id",
+    equal_var: bool = True,
     alternative: str = "two-sided",
     confidence: float = 0.95,
 ) -> pd.DataFrame:
@@ -235,38 +237,28 @@ def two_sample_ttest(
 
     Parameters
     ----------
-    data : Cohort or pandas.DataFrame
-        A cohort, its tidy table, or a table with one row per subject (columns
-        ``between`` and the ``dv`` columns; rows of several sessions need
-        ``session``).
+    %(data)s
+        A table has the columns ``between`` and the ``dv`` columns; one row per subject,
+        or rows of several sessions with ``sessions``.
     dv : str or list of str
         Variable(s) to test, e.g. ``"alff__SMA_L"``; one row each.
-    between : str, default="group"
-        Column holding the group labels.
-    groups : pair of str or None, default=None
-        The two groups compared, difference ``groups[0] - groups[1]``. When None
-        the column must hold exactly two labels, taken in sorted order.
+    %(between)s
+    %(levels_two)s
+    %(sessions)s
+    %(within)s
+    %(subject)s
     equal_var : bool, default=True
         True: Student's test with pooled variance; False: Welch's test with
         Welch-Satterthwaite degrees of freedom.
-    session : str, list of str, mapping or None, default=None
-        Sessions to use: a label, or ``{group: label}`` such as
-        ``{"CLBP": "pre", "HC": "baseline"}``. Each subject must then have one
-        row. None uses every row.
-    within : str, default="session"
-        Column holding session labels (used with ``session``).
-    subject : str, default="subject_id"
-        Column identifying subjects (the index when absent).
-    alternative : {"two-sided", "greater", "less"}, default="two-sided"
-        Alternative hypothesis about ``mean(groups[0]) - mean(groups[1])``.
-    confidence : float, default=0.95
-        Level of the confidence interval, in (0, 1).
+    %(alternative)s
+        It is about ``mean(levels[0]) - mean(levels[1])``.
+    %(confidence)s
 
     Returns
     -------
     pandas.DataFrame
         One row per ``dv``, columns :data:`painmarkers.schema.TTEST_COLUMNS`: ``dv``; ``contrast``
-        (``"<groups[0]> - <groups[1]>"``); ``method`` (``"Student t-test"`` or ``"Welch t-test"``);
+        (``"<levels[0]> - <levels[1]>"``); ``method`` (``"Student t-test"`` or ``"Welch t-test"``);
         ``alternative``; ``n`` (subjects of both groups); ``n_x``, ``n_y``; ``n_excluded`` and
         ``excluded`` (``"<subject> (<reason>)"`` items joined by ``"; "``); ``mean_x``, ``mean_y``,
         ``sd_x``, ``sd_y`` (SD with ddof=1); ``mean_diff``; ``statistic`` (t); ``df``; ``p``;
@@ -281,8 +273,9 @@ def two_sample_ttest(
         and value), a subject with several rows, or a ``dv`` constant within both
         groups.
     DesignError
-        A group in ``groups`` absent from ``between`` (the message lists those
-        present), or fewer than 2 observations in a group.
+        A label of ``levels`` absent from ``between`` (the message lists those
+        present), a session of ``sessions`` absent from ``within``, or fewer than
+        2 observations in a group.
 
     Notes
     -----
@@ -294,9 +287,13 @@ def two_sample_ttest(
     (``pingouin.compute_effsize``, the same for both tests):
     :math:`d = (\\bar x - \\bar y) / s_p` and :math:`g = d J` with
     :math:`J = 1 - 3 / (4 (n_x + n_y) - 9)` (= 1 - 3 / (4 df - 1), Student df).
-    Subjects with a missing ``dv`` or no group label are excluded and listed;
-    subjects of other groups are not part of the test. Assumes normal data and,
-    for Student's test, equal variances.
+
+    Excluded and listed (``n_excluded``, ``excluded``): subjects with no group
+    label; subjects of the two groups with no row of the session selected for
+    them (``"07 (no 'pre' session)"``, e.g. a session removed by a motion rule;
+    with a Cohort, also its subjects with no session at all); subjects with a
+    missing ``dv``. Subjects of other groups are not part of the test. Assumes
+    normal data and, for Student's test, equal variances.
 
     References
     ----------
@@ -311,46 +308,38 @@ def two_sample_ttest(
     >>> from painmarkers.stats import two_sample_ttest
     >>> df = pd.DataFrame({"group": ["CLBP"] * 4 + ["HC"] * 3,
     ...                    "alff__SMA_L": [1.2, 1.4, 1.1, 1.3, 0.9, 1.0, 0.8]})
-    >>> res = two_sample_ttest(df, "alff__SMA_L", groups=("CLBP", "HC"))
+    >>> res = two_sample_ttest(df, "alff__SMA_L", levels=("CLBP", "HC"))
     >>> res[["contrast", "n_x", "n_y", "statistic", "df", "cohen_d"]].round(3)
         contrast  n_x  n_y  statistic   df  cohen_d
     0  CLBP - HC    4    3      3.873  5.0    2.958
     """
-    confidence = _check_common(alternative, confidence)
+    check_alternative(alternative)
+    confidence = check_confidence(confidence)
     if not isinstance(equal_var, bool | np.bool_):
         raise TypeError(f"The 'equal_var' parameter must be True or False. Got {equal_var!r}.")
-    frame = as_table(data)
-    require_columns(frame, [between], "group column")
-    frame = select_session(frame, session, within, between)
+    full = as_table(data)
+    require_columns(full, [between], "group column")
+    sel = select_sessions(full, sessions, within=within, between=between, subject=subject,
+                          data=data)
+    frame = sel.rows
     ids = subject_ids(frame, subject)
     labels = frame[between]
-    present = sorted({str(v) for v in labels.dropna()})
-    if groups is None:
-        if len(present) != 2:
-            raise DesignError(f"Column {between!r} holds {len(present)} groups {present}; pass "
-                              "groups=(a, b) to choose the two to compare.")
-        groups = tuple(present)
-    groups = tuple(str(g) for g in as_list(groups, "groups"))
-    if len(groups) != 2:
-        raise ValueError(f"The 'groups' parameter must name two groups. Got {groups!r}.")
-    absent = [g for g in groups if g not in present]
-    if absent:
-        raise DesignError(f"Group(s) {absent} absent from column {between!r} (present: "
-                          f"{present}).")
+    levels = two_levels(sorted({str(v) for v in labels.dropna()}), levels, between)
     str_labels = labels.astype(str).where(labels.notna(), None)
-    in_design = str_labels.isin(groups).to_numpy()
+    in_design = str_labels.isin(levels).to_numpy()
     check_one_row_per_subject(
         ids[in_design], ",".join(as_list(dv, "dv")),
-        f"pass session=... (e.g. {{'{groups[0]}': 'pre', '{groups[1]}': 'baseline'}}) to use "
+        f"pass sessions=... (e.g. {{'{levels[0]}': 'pre', '{levels[1]}': 'baseline'}}) to use "
         "one session per subject.",
     )
-    no_group = ids[labels.isna().to_numpy()]
+    lost = {sid: f"no {between!r} label" for sid in sel.order if sel.groups[sid] is None}
+    lost.update({sid: why for sid, why in sel.lost.items() if sel.groups[sid] in levels})
     rows = []
     for name in as_list(dv, "dv"):
         values = numeric_column(frame, name, ids)
-        reasons = {sid: f"no {between!r} label" for sid in no_group}
+        reasons = dict(lost)
         samples = []
-        for g in groups:
+        for g in levels:
             mask = (str_labels == g).to_numpy()
             v = values.to_numpy()[mask]
             missing = np.isnan(v)
@@ -358,8 +347,8 @@ def two_sample_ttest(
             samples.append(v[~missing])
             check_min_n(int((~missing).sum()), 2, name, f"Group {g!r} of a two-sample t-test")
         x, y = samples
-        if np.ptp(np.concatenate([x - x.mean(), y - y.mean()])) <= 1e-12 * max(
-                1.0, float(np.abs(np.concatenate([x, y])).max())):
+        if is_constant(np.concatenate([x - x.mean(), y - y.mean()]),
+                       scale=np.concatenate([x, y])):
             raise DataError(f"{name!r} is constant within both groups; the t statistic is "
                             "undefined.")
         res = stats.ttest_ind(x, y, equal_var=bool(equal_var), alternative=alternative)
@@ -369,7 +358,7 @@ def two_sample_ttest(
         g_ = float(pg.compute_effsize(x, y, paired=False, eftype="hedges"))
         lo, hi = _ci(res, confidence)
         rows.append(_row(
-            dv=name, contrast=f"{groups[0]} - {groups[1]}",
+            dv=name, contrast=f"{levels[0]} - {levels[1]}",
             method="Student t-test" if equal_var else "Welch t-test",
             alternative=alternative, n=len(x) + len(y), n_x=len(x), n_y=len(y),
             n_excluded=len(reasons), excluded=format_excluded(reasons), mean_x=x.mean(),
@@ -381,14 +370,16 @@ def two_sample_ttest(
     return _frame(rows)
 
 
+@rename_parameters(session="sessions", group="between")
+@fill_doc
 def one_sample_ttest(
     data: Cohort | pd.DataFrame,
     dv: str | Sequence[str],
     mu: float = 0.0,
     *,
-    session: str | Sequence[str] | Mapping[str, str] | None = None,
+    between: str = "group",
+    sessions: str | Sequence[str] | Mapping[str, str] | None = None,
     within: str = "session",
-    group: str = "group",
     subject: str = "subject_id",
     alternative: str = "two-sided",
     confidence: float = 0.95,
@@ -397,26 +388,19 @@ def one_sample_ttest(
 
     Parameters
     ----------
-    data : Cohort or pandas.DataFrame
-        A cohort, its tidy table, or a table with one row per subject (rows of
-        several sessions need ``session``).
+    %(data)s
+        One row per subject, or rows of several sessions with ``sessions``.
     dv : str or list of str
         Variable(s) to test; one row each.
     mu : float, default=0.0
         Mean under the null hypothesis.
-    session : str, list of str, mapping or None, default=None
-        Session(s) to use (a label, or ``{group: label}``); each subject must then
-        have one row. None uses every row.
-    within : str, default="session"
-        Column holding session labels (used with ``session``).
-    group : str, default="group"
-        Column holding group labels (used when ``session`` is a mapping).
-    subject : str, default="subject_id"
-        Column identifying subjects (the index when absent).
-    alternative : {"two-sided", "greater", "less"}, default="two-sided"
-        Alternative hypothesis about ``mean - mu``.
-    confidence : float, default=0.95
-        Level of the confidence interval, in (0, 1).
+    %(between)s
+    %(sessions)s
+    %(within)s
+    %(subject)s
+    %(alternative)s
+        It is about ``mean - mu``.
+    %(confidence)s
 
     Returns
     -------
@@ -436,14 +420,17 @@ def one_sample_ttest(
         A missing or non-numeric ``dv`` column (the message names the subject
         and value), a subject with several rows, or constant values.
     DesignError
-        Fewer than 2 observations.
+        A session of ``sessions`` absent from ``within``, or fewer than 2
+        observations.
 
     Notes
     -----
     ``scipy.stats.ttest_1samp``: :math:`t = (\\bar x - \\mu) / (s / \\sqrt n)`,
     :math:`df = n - 1`; :math:`d = (\\bar x - \\mu) / s` (``pingouin.compute_effsize``
-    against ``mu``) and :math:`g = d (1 - 3 / (4 df - 1))`. Missing values are
-    excluded and listed. Assumes roughly normal data.
+    against ``mu``) and :math:`g = d (1 - 3 / (4 df - 1))`. Excluded and listed
+    (``n_excluded``, ``excluded``): subjects with no row of the selected session
+    (``"07 (no 'pre' session)"``; with a Cohort, also its subjects with no session
+    at all) and subjects with a missing value. Assumes roughly normal data.
 
     References
     ----------
@@ -459,17 +446,16 @@ def one_sample_ttest(
        n  statistic   df       p
     0  5     6.2565  4.0  0.0033
     """
-    confidence = _check_common(alternative, confidence)
+    check_alternative(alternative)
+    confidence = check_confidence(confidence)
     mu = check_interval(mu, "mu")
-    frame = select_session(as_table(data), session, within, group)
-    ids = subject_ids(frame, subject)
-    check_one_row_per_subject(ids, ",".join(as_list(dv, "dv")),
-                              "pass session=... to use one session per subject.")
+    sel, frame, ids = one_row_per_subject(data, as_list(dv, "dv"), sessions=sessions,
+                                          within=within, between=between, subject=subject)
     rows = []
     for name in as_list(dv, "dv"):
         values = numeric_column(frame, name, ids).to_numpy()
         missing = np.isnan(values)
-        reasons = {sid: f"{name} missing" for sid in ids.to_numpy()[missing]}
+        reasons = {**sel.lost, **{sid: f"{name} missing" for sid in ids.to_numpy()[missing]}}
         x = values[~missing]
         check_min_n(len(x), 2, name, "A one-sample t-test")
         _check_not_constant(x, name, "values")

@@ -10,45 +10,47 @@ import pandas as pd
 from scipy import stats
 
 from painmarkers import schema
-from painmarkers._validation import check_choice, check_interval
+from painmarkers._deprecation import deprecate_positional, rename_parameters
+from painmarkers._docs import fill_doc
+from painmarkers._validation import check_alternative, check_choice, check_confidence
 from painmarkers.exceptions import DataError
 from painmarkers.model import Cohort
 from painmarkers.stats._data import (
     as_list,
-    as_table,
     check_min_n,
-    check_one_row_per_subject,
     format_excluded,
+    is_constant,
     missing_reasons,
     numeric_column,
-    select_session,
-    subject_ids,
+    one_row_per_subject,
 )
 
 __all__ = ["correlate"]
 
 
+@deprecate_positional(method=3, covariates=4)
+@rename_parameters(session="sessions", group="between")
+@fill_doc
 def correlate(
     data: Cohort | pd.DataFrame,
     x: str | Sequence[str],
     y: str | Sequence[str] | None = None,
+    *,
     method: str = "pearson",
     covariates: str | Sequence[str] | None = None,
-    *,
+    between: str = "group",
+    sessions: str | Sequence[str] | Mapping[str, str] | None = None,
+    within: str = "session",
+    subject: str = "subject_id",
     alternative: str = "two-sided",
     confidence: float = 0.95,
-    session: str | Sequence[str] | Mapping[str, str] | None = None,
-    within: str = "session",
-    group: str = "group",
-    subject: str = "subject_id",
 ) -> pd.DataFrame:
     """Pearson or Spearman correlation, optionally partial, of ``x`` with each ``y``.
 
     Parameters
     ----------
-    data : Cohort or pandas.DataFrame
-        A cohort, its tidy table, or a table with one row per subject (rows of
-        several sessions need ``session``).
+    %(data)s
+        One row per subject, or rows of several sessions with ``sessions``.
     x : str or list of str
         Variable(s) correlated with every ``y``, e.g. ``"VAS"``.
     y : str, list of str or None, default=None
@@ -59,19 +61,13 @@ def correlate(
         Correlation coefficient.
     covariates : str, list of str or None, default=None
         Variables partialled out of both ``x`` and ``y`` (partial correlation).
-    alternative : {"two-sided", "greater", "less"}, default="two-sided"
-        Alternative hypothesis about the correlation.
-    confidence : float, default=0.95
-        Level of the confidence interval, in (0, 1).
-    session : str, list of str, mapping or None, default=None
-        Session(s) to use (a label, or ``{group: label}``); each subject must then
-        have one row. None uses every row.
-    within : str, default="session"
-        Column holding session labels (used with ``session``).
-    group : str, default="group"
-        Column holding group labels (used when ``session`` is a mapping).
-    subject : str, default="subject_id"
-        Column identifying subjects (the index when absent).
+    %(between)s
+    %(sessions)s
+    %(within)s
+    %(subject)s
+    %(alternative)s
+        It is about the correlation.
+    %(confidence)s
 
     Returns
     -------
@@ -106,8 +102,11 @@ def correlate(
     :math:`\\tanh(\\operatorname{atanh}(r) \\pm z_{1-\\alpha/2} / \\sqrt{n - k - 3})`
     (one-sided alternatives give a one-sided bound), as
     :func:`pingouin.compute_esci`; it is NaN when ``n - k <= 3``. For Spearman's
-    rho it is the usual approximation. Rows with a missing value in ``x``, ``y``
-    or a covariate are excluded pairwise for each ``y`` and listed.
+    rho it is the usual approximation. Excluded and listed (``n_excluded``,
+    ``excluded``): subjects with no row of the selected session (``"07 (no 'pre'
+    session)"``; with a Cohort, also its subjects with no session at all) and,
+    pairwise for each ``y``, rows with a missing value in ``x``, ``y`` or a
+    covariate.
 
     References
     ----------
@@ -130,13 +129,13 @@ def correlate(
     1   alff__mPFC  6 -0.954  0.003
     """
     check_choice(method, ("pearson", "spearman"), "method")
-    check_choice(alternative, ("two-sided", "greater", "less"), "alternative")
-    confidence = check_interval(confidence, "confidence", 0, 1, closed="neither")
-    frame = select_session(as_table(data), session, within, group)
-    ids = subject_ids(frame, subject)
+    check_alternative(alternative)
+    confidence = check_confidence(confidence)
     xs = as_list(x, "x")
     if not xs:
         raise ValueError("The 'x' parameter must name at least one column.")
+    sel, frame, ids = one_row_per_subject(data, xs, sessions=sessions, within=within,
+                                          between=between, subject=subject)
     if y is None:
         ys = [c for c in frame.columns if isinstance(c, str) and "__" in c and c not in xs]
         if not ys:
@@ -149,8 +148,6 @@ def correlate(
     clash = [c for c in covs if c in xs or c in ys]
     if clash:
         raise ValueError(f"Column(s) {clash} cannot be both a covariate and x or y.")
-    check_one_row_per_subject(ids, ",".join(xs), "pass session=... to use one session per "
-                              "subject.")
     cache: dict[str, pd.Series] = {}
 
     def column(name: str) -> pd.Series:
@@ -163,21 +160,21 @@ def correlate(
         for yi in ys:
             if yi == xi:
                 continue
-            rows.append(_one(xi, yi, covs, method, alternative, confidence, ids, column))
+            rows.append(_one(xi, yi, covs, method, alternative, confidence, ids, column, sel))
     return pd.DataFrame(rows, columns=list(schema.CORRELATION_COLUMNS))
 
 
-def _one(x, y, covs, method, alternative, confidence, ids, column) -> dict[str, Any]:
+def _one(x, y, covs, method, alternative, confidence, ids, column, sel) -> dict[str, Any]:
     names = [x, y, *covs]
     cols = {name: column(name) for name in names}
-    reasons = missing_reasons(ids, cols)
+    reasons = {**sel.lost, **missing_reasons(ids, cols)}
     complete = np.logical_and.reduce([c.notna().to_numpy() for c in cols.values()])
     values = {name: c.to_numpy(float)[complete] for name, c in cols.items()}
     n, k = int(complete.sum()), len(covs)
     check_min_n(n, k + 3, f"{x} ~ {y}", f"A {method} correlation with {k} covariate(s)")
     for name in names:
         v = values[name]
-        if np.ptp(v) <= 1e-12 * max(1.0, float(np.abs(v).max())):
+        if is_constant(v):
             raise DataError(
                 f"Column {name!r} is constant (all {v[0]:g}) among the {n} complete "
                 f"observations of {x!r} and {y!r}; the correlation is undefined."

@@ -8,10 +8,18 @@ import numpy as np
 import pandas as pd
 
 from painmarkers import schema
+from painmarkers._deprecation import deprecate_positional, rename_parameters
+from painmarkers._docs import fill_doc
 from painmarkers._validation import check_choice, check_interval
 from painmarkers.exceptions import DataError, ScoreRangeError
 from painmarkers.model import Cohort, get_instrument
-from painmarkers.stats._data import as_table, numeric_column, require_columns, subject_ids
+from painmarkers.stats._data import (
+    as_table,
+    numeric_column,
+    require_columns,
+    session_label,
+    subject_ids,
+)
 
 __all__ = ["outcomes", "percent_change"]
 
@@ -145,15 +153,18 @@ def _names(subjects: Any, arr: np.ndarray):
     return lambda i: f"subject {ids[i]!r}"
 
 
+@deprecate_positional(pre=2, post=3)
+@rename_parameters(group="between")
+@fill_doc
 def outcomes(
     data: Cohort | pd.DataFrame,
     instrument: str,
+    *,
     pre: str = "pre",
     post: str = "post",
-    *,
     within: str = "session",
     subject: str = "subject_id",
-    group: str | None = "group",
+    between: str | None = "group",
     column: str | None = None,
     zero_baseline: str = "raise",
     moderate: float = MODERATE,
@@ -163,20 +174,17 @@ def outcomes(
 
     Parameters
     ----------
-    data : Cohort or pandas.DataFrame
-        A cohort, its long tidy table (:meth:`Cohort.to_frame`) or a wide table
-        with one row per subject and session (:meth:`Cohort.wide`).
+    %(data)s
+        A wide table is :meth:`Cohort.wide`'s.
     instrument : str
         Registered instrument (``"VAS"``, ``"RMDQ"``, ...; aliases allowed). Its
         direction decides the sign of the percent change.
-    pre, post : str, default="pre", "post"
-        Labels of the baseline and follow-up sessions in column ``within``.
-    within : str, default="session"
-        Column holding the session labels.
-    subject : str, default="subject_id"
-        Column holding subject identifiers.
-    group : str or None, default="group"
-        Column holding group labels, copied to the output (NaN when absent).
+    %(pre_post)s
+    %(within)s
+    %(subject)s
+    between : str or None, default="group"
+        Column holding group labels, copied to the output column ``group`` (NaN
+        when absent or None).
     column : str or None, default=None
         Column holding the scores; by default the instrument's name as given,
         else its canonical name (``"VAS"``).
@@ -210,6 +218,8 @@ def outcomes(
         A score outside the instrument's valid range (tables are not validated
         on construction as a Cohort is); the message names the subject, session
         and value.
+    DesignError
+        ``pre`` or ``post`` is a session no row has (the message lists those present).
     RegistryError
         Unknown instrument.
 
@@ -252,6 +262,7 @@ def outcomes(
     ids = subject_ids(frame, subject)
     values = numeric_column(frame, column, ids)
     labels = frame[within].astype(str)
+    pre, post = session_label(pre, labels, within), session_label(post, labels, within)
     outside = (values < inst.low) | (values > inst.high)  # NaN compares False: kept as missing
     if outside.any():
         i = int(np.flatnonzero(outside.to_numpy())[0])
@@ -264,8 +275,8 @@ def outcomes(
     if isinstance(data, Cohort):  # subjects without any session are still listed
         order = list(data.subject_ids)
     groups: dict[str, Any] = {}
-    if group is not None and group in frame.columns:
-        groups = dict(zip(ids, frame[group], strict=True))
+    if between is not None and between in frame.columns:
+        groups = dict(zip(ids, frame[between], strict=True))
     if isinstance(data, Cohort):
         groups = {s.id: s.group for s in data}
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from painmarkers._docs import fill_doc
 from painmarkers._validation import check_choice, check_interval
 from painmarkers.exceptions import DataError
 from painmarkers.schema import POWER_COLUMNS
@@ -42,6 +43,7 @@ def _row(**kw: Any) -> pd.DataFrame:
     return pd.DataFrame([{c: kw.get(c, np.nan) for c in POWER_COLUMNS}])
 
 
+@fill_doc
 def power_ttest(
     effect_size: float | None = None,
     n: float | None = None,
@@ -68,10 +70,9 @@ def power_ttest(
         Desired power (1 - beta), in (0, 1).
     design : {"two-sample", "paired", "one-sample"}, default="two-sample"
         Test design. Paired tests are one-sample tests of the differences.
-    alpha : float, default=0.05
-        Type I error rate.
-    alternative : {"two-sided", "greater", "less"}, default="two-sided"
-        Alternative hypothesis; "less" expects a negative effect size.
+    %(alpha_power)s
+    %(alternative)s
+        ``"less"`` expects a negative effect size.
     ratio : float, default=1.0
         Size of the second group relative to the first (two-sample only).
 
@@ -194,6 +195,7 @@ def _corr_power(r: float, n: float, alpha: float, alternative: str, method: str)
     return float(pw)
 
 
+@fill_doc
 def power_corr(
     r: float | None = None,
     n: float | None = None,
@@ -216,10 +218,8 @@ def power_corr(
         Number of subjects (pairs of observations), > 4.
     power : float or None, default=None
         Desired power, in (0, 1).
-    alpha : float, default=0.05
-        Type I error rate.
-    alternative : {"two-sided", "greater", "less"}, default="two-sided"
-        Alternative hypothesis.
+    %(alpha_power)s
+    %(alternative)s
     method : {"pwr", "fisher"}, default="pwr"
         ``"pwr"``: Cohen's (1988) approximation used by R ``pwr.r.test`` and
         ``pingouin.power_corr``. ``"fisher"``: the textbook Fisher-z closed form.
@@ -303,6 +303,7 @@ def power_corr(
     )
 
 
+@fill_doc
 def power_from_result(
     result: pd.DataFrame | Mapping[str, Any],
     power: float = 0.8,
@@ -320,8 +321,7 @@ def power_from_result(
         ``n_y`` or ``n``, as from ``stats.compare``).
     power : float, default=0.8
         Power wanted for the replication.
-    alpha : float, default=0.05
-        Type I error rate.
+    %(alpha_power)s
     design : {"two-sample", "paired", "one-sample"} or None, default=None
         Design of t-test rows; None reads it from the row's ``method`` text
         ("paired", "one-sample", otherwise two-sample).

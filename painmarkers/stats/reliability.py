@@ -11,6 +11,7 @@ vectorised over voxels; the numbers equal ``pingouin.intraclass_corr`` (tested).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,21 @@ import pandas as pd
 from scipy import stats
 
 from painmarkers._atomic import atomic_write
+from painmarkers._deprecation import deprecate_positional, rename_parameters
+from painmarkers._docs import fill_doc
+from painmarkers._results import save_parameters
 from painmarkers._validation import (
     check_choice,
     check_columns,
+    check_confidence,
     check_img,
-    check_interval,
     check_same_grid,
 )
+from painmarkers._versions import versions
 from painmarkers.exceptions import DataError, DesignError
+from painmarkers.model import Cohort
 from painmarkers.schema import ICC_COLUMNS, measure_column
+from painmarkers.stats._data import as_table, format_excluded
 
 __all__ = ["ICC_FORMS", "ICCMapResult", "icc", "icc_map"]
 
@@ -118,12 +125,15 @@ def _check_shape(n: int, k: int) -> None:
         raise DesignError(f"An ICC needs at least 2 sessions (raters); got {k}.")
 
 
+@fill_doc
+@deprecate_positional(subject=2, within=3)
+@rename_parameters(session="within")
 def icc(
     data: Any,
     dv: str | tuple[str, str],
-    subject: str = "subject_id",
-    session: str = "session",
     *,
+    subject: str = "subject_id",
+    within: str = "session",
     confidence: float = 0.95,
     nan_policy: str = "raise",
 ) -> pd.DataFrame:
@@ -133,20 +143,20 @@ def icc(
     ----------
     data : pandas.DataFrame or Cohort
         Table with one row per subject and session and the measure as a column (e.g.
-        ``Cohort.wide()``); a :class:`~painmarkers.model.Cohort` is turned into its
-        ``wide()`` table.
+        ``Cohort.wide()``), a :class:`~painmarkers.model.Cohort` or its tidy table
+        (:meth:`~painmarkers.model.Cohort.to_frame`).
     dv : str or (feature, roi) tuple
         Column holding the measure (e.g. ``"alff__SMA_L"`` or ``("alff", "SMA_L")``).
-    subject : str, default="subject_id"
-        Column identifying subjects (the ICC "targets").
-    session : str, default="session"
-        Column identifying sessions (the ICC "raters" or occasions).
-    confidence : float, default=0.95
-        Confidence level of the intervals, in (0, 1).
+    %(subject)s
+        The subjects are the ICC's "targets".
+    %(within)s
+        The sessions are the ICC's "raters" (occasions).
+    %(confidence)s
     nan_policy : {"raise", "omit"}, default="raise"
-        What to do with subjects that lack a value in a session: raise a
-        :class:`~painmarkers.exceptions.DataError` naming them, or drop them
-        (listwise) and report them in the ``excluded`` column.
+        What to do with subjects that lack a value in a session (or, in a Cohort,
+        have no session at all): raise a :class:`~painmarkers.exceptions.DataError`
+        naming them, or drop them (listwise) and report them in the ``excluded``
+        column.
 
     Returns
     -------
@@ -155,7 +165,8 @@ def icc(
         ``dv``, ``type`` (``ICC(1,1)``, ``ICC(A,1)``, ``ICC(C,1)``, ``ICC(1,k)``,
         ``ICC(A,k)``, ``ICC(C,k)``), ``form`` (``ICC1``, ``ICC2``, ``ICC3``, ``ICC1k``,
         ``ICC2k``, ``ICC3k``), ``description``, ``n`` (subjects used), ``k`` (sessions),
-        ``n_excluded``, ``excluded`` (subject ids dropped, ``;``-separated),
+        ``n_excluded``, ``excluded`` (``"<subject> (<reason>)"`` items joined by
+        ``"; "``, e.g. ``"07 (alff__SMA_L missing at 'post')"``),
         ``icc``, ``statistic`` (F), ``df1``, ``df2``, ``p`` (H0: ICC = 0),
         ``ci_low``, ``ci_high``, ``confidence``.
 
@@ -210,22 +221,21 @@ def icc(
     >>> res.set_index("type").loc["ICC(C,1)", "icc"].round(3)
     np.float64(0.989)
     """
-    confidence = check_interval(confidence, "confidence", 0, 1, closed="neither")
+    confidence = check_confidence(confidence)
     check_choice(nan_policy, ("raise", "omit"), "nan_policy")
-    if not isinstance(data, pd.DataFrame) and hasattr(data, "wide"):
-        data = data.wide()
+    table = as_table(data)
     if isinstance(dv, tuple):
         dv = measure_column(*dv)
-    check_columns(data, [dv, subject, session], "data")
-    values = pd.to_numeric(data[dv], errors="coerce")
-    bad = values.isna() & data[dv].notna()
+    check_columns(table, [dv, subject, within], "data")
+    values = pd.to_numeric(table[dv], errors="coerce")
+    bad = values.isna() & table[dv].notna()
     if bad.any():
         i = bad.idxmax()
         raise DataError(
-            f"Column {dv!r} must be numeric; subject {data.at[i, subject]!r} session "
-            f"{data.at[i, session]!r} has {data.at[i, dv]!r}."
+            f"Column {dv!r} must be numeric; subject {table.at[i, subject]!r} session "
+            f"{table.at[i, within]!r} has {table.at[i, dv]!r}."
         )
-    frame = pd.DataFrame({"s": data[subject].to_numpy(), "t": data[session].to_numpy(),
+    frame = pd.DataFrame({"s": table[subject].to_numpy(), "t": table[within].to_numpy(),
                           "v": values.to_numpy()})
     dup = frame.duplicated(["s", "t"], keep=False)
     if dup.any():
@@ -235,15 +245,24 @@ def icc(
             f"column {dv!r}; keep one row per subject and session."
         )
     wide = frame.pivot(index="s", columns="t", values="v")
-    incomplete = wide.index[wide.isna().any(axis=1)]
-    if len(incomplete):
+    reasons: dict[str, str] = {}
+    for sid in wide.index[wide.isna().any(axis=1)]:
+        gaps = []
+        for ses in wide.columns[wide.loc[sid].isna()]:
+            present = ((frame["s"] == sid) & (frame["t"] == ses)).any()
+            gaps.append(f"{dv} missing at {ses!r}" if present else f"no {ses!r} session")
+        reasons[str(sid)] = ", ".join(gaps)
+    if isinstance(data, Cohort):  # its subjects with no session at all
+        seen = {str(s) for s in wide.index}
+        reasons.update({str(s): "no session" for s in data.subject_ids if str(s) not in seen})
+    if reasons:
         if nan_policy == "raise":
-            missing = {s: list(wide.columns[wide.loc[s].isna()]) for s in incomplete[:5]}
+            first = dict(list(reasons.items())[:5])
             raise DataError(
-                f"{len(incomplete)} subject(s) lack {dv!r} in some session, e.g. "
-                f"{missing}; pass nan_policy='omit' to drop them (listwise)."
+                f"{len(reasons)} subject(s) lack {dv!r} in some session, e.g. "
+                f"{format_excluded(first)}; pass nan_policy='omit' to drop them (listwise)."
             )
-        wide = wide.drop(index=incomplete)
+        wide = wide.drop(index=[s for s in wide.index if str(s) in reasons])
     n, k = wide.shape
     _check_shape(n, k)
     res = _icc_core(wide.to_numpy(float)[:, :, None], confidence)
@@ -254,8 +273,8 @@ def icc(
         "description": [f[2] for f in ICC_FORMS],
         "n": n,
         "k": k,
-        "n_excluded": len(incomplete),
-        "excluded": ";".join(map(str, incomplete)),
+        "n_excluded": len(reasons),
+        "excluded": format_excluded(reasons),
         **{key: val[:, 0] for key, val in res.items()},
         "confidence": confidence,
     })
@@ -265,8 +284,12 @@ def icc(
 
 
 @dataclass(frozen=True, eq=False)
-class ICCMapResult:
+class ICCMapResult:  # numpydoc ignore=PR01,EX01
     """Voxelwise ICC of one form, from :func:`icc_map`.
+
+    Follows the result protocol of painmarkers (:class:`painmarkers._results.Result`):
+    :meth:`to_frame`, :meth:`summary`, :meth:`save` and the ``parameters`` and
+    ``versions`` that produced it.
 
     Attributes
     ----------
@@ -282,6 +305,16 @@ class ICCMapResult:
         Confidence level of the limits.
     mask_img : nibabel image or None
         Mask defining the voxels when images were given; None for arrays.
+    parameters : mapping
+        The arguments of :func:`icc_map` that produced the result (``form`` as
+        given, ``confidence``, ``mask_img`` as a path or a description, the data's
+        shape ``n_subjects``, ``n_sessions``, ``n_voxels``).
+    versions : mapping
+        Software versions (:func:`painmarkers._versions.versions`) when computed.
+
+    See Also
+    --------
+    icc_map : Compute it; its examples use this result.
     """
 
     form: str
@@ -296,21 +329,42 @@ class ICCMapResult:
     n_sessions: int
     confidence: float
     mask_img: Any = field(default=None, repr=False)
+    parameters: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    versions: Mapping[str, str] = field(default_factory=versions, repr=False)
 
     _FIELDS = ("icc", "statistic", "p", "ci_low", "ci_high")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per voxel: ``voxel``, ``icc``, ``statistic``, ``p``, ``ci_low``, ``ci_high``."""
+        """One row per voxel: ``voxel``, ``icc``, ``statistic``, ``p``, ``ci_low``, ``ci_high``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``voxel`` (0-based index of the voxel in the mask's C order, or of
+            the column of the array given), ``icc``, ``statistic`` (F), ``p``,
+            ``ci_low``, ``ci_high``.
+        """
         return pd.DataFrame({"voxel": np.arange(self.icc.size),
                              **{f: getattr(self, f) for f in self._FIELDS}})
 
     def to_img(self, name: str = "icc"):
         """Return the map ``name`` (one of icc, statistic, p, ci_low, ci_high) as an image.
 
+        Parameters
+        ----------
+        name : {"icc", "statistic", "p", "ci_low", "ci_high"}, default="icc"
+            The voxelwise quantity.
+
+        Returns
+        -------
+        nibabel.Nifti1Image
+            3-D float32 map on the mask's grid, 0 outside the mask.
+
         Raises
         ------
         ValueError
-            If the result was computed from an array (no mask image).
+            If the result was computed from an array (no mask image), or ``name`` is
+            not one of the five.
         """
         check_choice(name, self._FIELDS, "name")
         if self.mask_img is None:
@@ -324,7 +378,14 @@ class ICCMapResult:
         return nib.Nifti1Image(vol, self.mask_img.affine)
 
     def summary(self) -> str:
-        """Short text: form, dimensions and the distribution of the ICC over voxels."""
+        """Short text: form, dimensions and the distribution of the ICC over voxels.
+
+        Returns
+        -------
+        str
+            One line: the form, voxels, subjects and sessions, the median and 5-95 %
+            range of the ICC and the number of voxels with p < 0.05 (uncorrected).
+        """
         v = self.icc[np.isfinite(self.icc)]
         q = np.percentile(v, [5, 50, 95]) if v.size else [np.nan] * 3
         return (f"{self.form} over {self.icc.size} voxels ({self.n_subjects} subjects x "
@@ -332,18 +393,42 @@ class ICCMapResult:
                 f"{q[2]:.3f}]; {int((self.p < 0.05).sum())} voxels with p < 0.05 "
                 f"(uncorrected).")
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``icc_map.csv`` (and ``icc_<field>.nii.gz`` maps if images) atomically."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "icc_map.csv", lambda p: self.to_frame().to_csv(p, index=False))
+    @fill_doc
+    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
+        """Write the result's files atomically into ``directory`` (created if needed).
+
+        Parameters
+        ----------
+        %(save_directory)s
+
+        Returns
+        -------
+        %(save_returns)s
+            ``"table"``: ``icc_map.csv`` (:meth:`to_frame`); ``"parameters"``:
+            ``parameters.json`` (type, parameters, versions, form, df, dimensions);
+            with a mask image, one ``icc_<name>.nii.gz`` per map under its name
+            (``"icc"``, ``"statistic"``, ``"p"``, ``"ci_low"``, ``"ci_high"``).
+
+        Raises
+        ------
+        %(save_raises)s
+        """
+        out = Path(directory)  # created by atomic_write (OutputError naming it on failure)
+        files: dict[str, Path] = {"table": out / "icc_map.csv"}
+        atomic_write(files["table"], lambda p: self.to_frame().to_csv(p, index=False))
+        files["parameters"] = save_parameters(out, self, extra={
+            "form": self.form, "df1": self.df1, "df2": self.df2,
+            "n_subjects": self.n_subjects, "n_sessions": self.n_sessions,
+            "n_voxels": int(self.icc.size), "confidence": self.confidence})
         if self.mask_img is not None:
             for name in self._FIELDS:
-                img = self.to_img(name)
-                atomic_write(out / f"icc_{name}.nii.gz", img.to_filename, suffix=".nii.gz")
-        return out
+                path = out / f"icc_{name}.nii.gz"
+                atomic_write(path, self.to_img(name).to_filename, suffix=".nii.gz")
+                files[name] = path
+        return files
 
 
+@fill_doc
 def icc_map(
     data: Any,
     form: str = "ICC(C,1)",
@@ -361,10 +446,9 @@ def icc_map(
     form : str, default="ICC(C,1)"
         One of ``ICC(1,1)``, ``ICC(A,1)``, ``ICC(C,1)``, ``ICC(1,k)``, ``ICC(A,k)``,
         ``ICC(C,k)`` or their aliases ``ICC1``...``ICC3k``, ``ICC(2,1)``, ``ICC(3,1)``.
-    mask_img : image or path, optional
-        Required with images: voxels where the mask is > 0 are analysed.
-    confidence : float, default=0.95
-        Confidence level of the limits.
+    %(mask_img)s
+        Required with images (an array needs none).
+    %(confidence)s
 
     Returns
     -------
@@ -405,7 +489,7 @@ def icc_map(
             f"The 'form' parameter must be one of {', '.join(map(repr, _ALIASES))}. Got {form!r}."
         )
     label = _ALIASES[form]
-    confidence = check_interval(confidence, "confidence", 0, 1, closed="neither")
+    confidence = check_confidence(confidence)
     mask = None
     if isinstance(data, np.ndarray) or (
         isinstance(data, list | tuple) and data and not isinstance(data[0], list | tuple)
@@ -448,4 +532,16 @@ def icc_map(
         ci_low=res["ci_low"][i], ci_high=res["ci_high"][i],
         df1=float(res["df1"][i][0]), df2=float(res["df2"][i][0]),
         n_subjects=y.shape[0], n_sessions=y.shape[1], confidence=confidence, mask_img=mask,
+        parameters={"form": form, "confidence": confidence,
+                    "mask_img": None if mask_img is None else _describe(mask_img),
+                    "n_subjects": int(y.shape[0]), "n_sessions": int(y.shape[1]),
+                    "n_voxels": int(y.shape[2])},
     )
+
+
+def _describe(img: Any) -> str:
+    """A path as a string, an in-memory image as its class and shape (for parameters)."""
+    if isinstance(img, str | os.PathLike):
+        return str(img)
+    shape = getattr(img, "shape", None)
+    return f"{type(img).__name__}{tuple(shape) if shape is not None else ''}"

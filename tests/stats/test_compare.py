@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 import pytest
+from packaging.version import Version
 from scipy import stats
 
 from painmarkers import ClinicalScore, Cohort, ROIMeasure, Session, Subject
@@ -157,7 +158,7 @@ def test_two_sample_student_and_welch_equal_libraries_and_closed_form():
     d = (x.mean() - y.mean()) / np.sqrt(sp2)
     g = d * (1 - 3 / (4 * (nx + ny - 2) - 1))
     for equal_var in (True, False):
-        row = two_sample_ttest(df, "alff__SMA_L", groups=("CLBP", "HC"),
+        row = two_sample_ttest(df, "alff__SMA_L", levels=("CLBP", "HC"),
                                equal_var=equal_var).iloc[0]
         sp = stats.ttest_ind(x, y, equal_var=equal_var)
         ci = sp.confidence_interval(0.95)
@@ -205,10 +206,10 @@ def test_two_sample_from_cohort_with_session_per_group():
         subjects.append(Subject(f"h{i}", "HC", sessions=[
             Session("baseline", measures=[ROIMeasure("SMA_L", "alff", 0.8 + rng.normal())])]))
     cohort = Cohort(subjects)
-    with pytest.raises(DataError, match=r"Subject 'p0' has more than one row.*session="):
-        two_sample_ttest(cohort, "alff__SMA_L", between="group", groups=("CLBP", "HC"))
-    res = two_sample_ttest(cohort, "alff__SMA_L", between="group", groups=("CLBP", "HC"),
-                           session={"CLBP": "pre", "HC": "baseline"}).iloc[0]
+    with pytest.raises(DataError, match=r"Subject 'p0' has more than one row.*sessions="):
+        two_sample_ttest(cohort, "alff__SMA_L", between="group", levels=("CLBP", "HC"))
+    res = two_sample_ttest(cohort, "alff__SMA_L", between="group", levels=("CLBP", "HC"),
+                           sessions={"CLBP": "pre", "HC": "baseline"}).iloc[0]
     wide = cohort.wide()
     x = wide.loc[(wide.group == "CLBP") & (wide.session == "pre"), "alff__SMA_L"].to_numpy()
     y = wide.loc[wide.group == "HC", "alff__SMA_L"].to_numpy()
@@ -254,8 +255,9 @@ def test_one_sample_equals_libraries_and_closed_form():
         np.testing.assert_allclose(row["cohen_d"], d, rtol=1e-12)
         np.testing.assert_allclose(row["cohen_d"], pg.compute_effsize(x, mu), rtol=1e-12)
         np.testing.assert_allclose(row["hedges_g"], d * (1 - 3 / (4 * (n - 1) - 1)), rtol=1e-12)
-        np.testing.assert_allclose(row["hedges_g"],
-                                   pg.compute_effsize(x, mu, eftype="hedges"), rtol=1e-12)
+        if Version(pg.__version__) >= Version("0.7"):  # before, pingouin gave d for "hedges"
+            np.testing.assert_allclose(row["hedges_g"],
+                                       pg.compute_effsize(x, mu, eftype="hedges"), rtol=1e-12)
         assert row["mean_y"] == mu and np.isnan(row["n_y"]) and np.isnan(row["sd_y"])
 
 
@@ -274,7 +276,7 @@ def test_n_below_two_raises_naming_dv():
 def test_absent_group_and_session_named():
     df = pd.DataFrame({"group": ["CLBP", "CLBP", "HC", "HC"], "v": [1.0, 2.0, 3.0, 5.0]})
     with pytest.raises(DesignError, match=r"Group\(s\) \['Ctrl'\] absent.*'CLBP', 'HC'"):
-        two_sample_ttest(df, "v", groups=("CLBP", "Ctrl"))
+        two_sample_ttest(df, "v", levels=("CLBP", "Ctrl"))
     with pytest.raises(DesignError, match="3 groups"):
         two_sample_ttest(pd.DataFrame({"group": ["a", "b", "c"], "v": [1.0, 2, 3]}), "v")
     with pytest.raises(DesignError, match=r"Session 'post' is absent"):

@@ -136,11 +136,11 @@ def test_cohort_input_with_session(data):
     cohort = Cohort(subjects)
     with pytest.raises(DataError, match="more than one row"):
         correlate(cohort, "VAS")
-    pre_row = correlate(cohort, "VAS", session="pre").iloc[0]
+    pre_row = correlate(cohort, "VAS", sessions="pre").iloc[0]
     np.testing.assert_allclose(pre_row["r"],
                                stats.pearsonr(data["VAS"], data["alff__INS_L"]).statistic,
                                rtol=1e-12)
-    post_row = correlate(cohort, "VAS", "alff__INS_L", covariates="age", session="post").iloc[0]
+    post_row = correlate(cohort, "VAS", "alff__INS_L", covariates="age", sessions="post").iloc[0]
     expected = pg.partial_corr(data=data.assign(v=data["VAS"] / 2), x="v", y="alff__mPFC",
                                covar="age")
     np.testing.assert_allclose(post_row["r"], expected["r"].iloc[0], rtol=1e-10)

@@ -38,9 +38,9 @@ def test_session_selection_by_label_list_and_mapping(wide):
 
 
 def test_one_sample_with_session_and_duplicate_rows(wide):
-    with pytest.raises(DataError, match=r"Subject 's00' has more than one row.*session="):
+    with pytest.raises(DataError, match=r"Subject 's00' has more than one row.*sessions="):
         one_sample_ttest(wide, "alff__INS_L")
-    row = one_sample_ttest(wide, "alff__INS_L", session="post").iloc[0]
+    row = one_sample_ttest(wide, "alff__INS_L", sessions="post").iloc[0]
     x = wide.loc[wide.session == "post", "alff__INS_L"]
     np.testing.assert_allclose(row["statistic"], stats.ttest_1samp(x, 0).statistic, rtol=1e-12)
 
@@ -58,7 +58,7 @@ def test_correlation_grid_of_several_x(wide):
 def test_two_sample_subject_without_group_is_reported():
     df = pd.DataFrame({"group": ["A", "A", None, "B", "B"], "v": [1.0, 2.0, 9.0, 4.0, 6.0]},
                       index=["a1", "a2", "x", "b1", "b2"])
-    row = two_sample_ttest(df, "v", groups=("A", "B")).iloc[0]
+    row = two_sample_ttest(df, "v", levels=("A", "B")).iloc[0]
     assert row["n"] == 4 and row["excluded"] == "x (no 'group' label)"
 
 
@@ -83,3 +83,28 @@ def test_outcomes_of_an_instrument_where_higher_is_better():
     # improvement = increase: +50 % and -20 %
     np.testing.assert_allclose(out["percent_change"], [50.0, -20.0], rtol=1e-12)
     assert out["responder_substantial"].tolist() == [True, False]
+
+
+def test_two_levels_shared_by_the_two_group_comparisons():
+    from painmarkers.stats._data import two_levels
+
+    assert two_levels(["CLBP", "HC"], None, "group") == ("CLBP", "HC")
+    assert two_levels(["1", "2", "3"], [3, 1], "arm") == ("3", "1")  # labels compared as text
+    with pytest.raises(DesignError, match=r"Column 'arm' holds 3 arms \['a', 'b', 'c'\]; pass "
+                                          r"levels=\(treatment, control\)"):
+        two_levels(["a", "b", "c"], None, "arm", noun="arm", hint="levels=(treatment, control)")
+    with pytest.raises(DesignError, match=r"Group\(s\) \['X'\] absent from column 'group' "
+                                          r"\(present: \['CLBP', 'HC'\]\)"):
+        two_levels(["CLBP", "HC"], ("CLBP", "X"), "group")
+    with pytest.raises(ValueError, match=r"must name two groups\. Got \('CLBP',\)"):
+        two_levels(["CLBP", "HC"], "CLBP", "group")
+
+
+def test_is_constant_relative_to_the_magnitude():
+    from painmarkers.stats._data import is_constant
+
+    assert is_constant([5.0, 5.0, 5.0]) and not is_constant([5.0, 5.0, 5.1])
+    assert is_constant([1e6, 1e6 + 1e-7])  # 1e-7 below 1e-12 x 1e6
+    deviations = np.array([0.0, 1e-9, -1e-9])  # e.g. values minus their group means
+    assert not is_constant(deviations)  # scaled by themselves (at least 1): 2e-9 > 1e-12
+    assert is_constant(deviations, scale=[1e4, 1e4])  # scaled by the data: 2e-9 <= 1e-8

@@ -13,8 +13,7 @@ from painmarkers.schema import POWER_COLUMNS
 from painmarkers.stats.power import power_corr, power_from_result, power_ttest
 
 # pingouin itself triggers a pandas deprecation warning (inplace=); only that one is ignored.
-pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning",
-                                        "ignore::pandas.errors.Pandas4Warning")
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
 
 
 

@@ -11,8 +11,7 @@ from painmarkers.schema import ICC_COLUMNS
 from painmarkers.stats.reliability import icc, icc_map
 
 # pingouin itself triggers a pandas deprecation warning (inplace=); only that one is ignored.
-pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning",
-                                        "ignore::pandas.errors.Pandas4Warning")
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
 
 
 
@@ -112,7 +111,7 @@ def test_icc_nan_policy():
         icc(df, "alff")
     res = icc(df, "alff", nan_policy="omit")
     assert (res["n"] == 9).all() and (res["n_excluded"] == 1).all()
-    assert (res["excluded"] == "sub-01").all()
+    assert (res["excluded"] == "sub-01 (alff missing at 'ses-1')").all()
     full = icc(df.dropna().query("subject_id != 'sub-01'"), "alff")
     np.testing.assert_allclose(res["icc"], full["icc"], rtol=1e-12)
 
@@ -189,7 +188,8 @@ def test_icc_map_images(tmp_path):
     np.testing.assert_allclose(img.get_fdata()[mask > 0], res.icc, rtol=1e-6)
     assert img.get_fdata()[0, 0, 0] == 0
     out = res.save(tmp_path / "out")
-    assert (out / "icc_map.csv").exists() and (out / "icc_icc.nii.gz").exists()
+    assert out["table"] == tmp_path / "out" / "icc_map.csv" and out["table"].exists()
+    assert out["icc"] == tmp_path / "out" / "icc_icc.nii.gz" and out["icc"].exists()
     assert "ICC(C,1)" in res.summary()
     frame = res.to_frame()
     assert len(frame) == int(mask.sum())
