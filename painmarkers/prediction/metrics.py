@@ -1,10 +1,12 @@
-"""Classifier metrics with confidence intervals.
+"""Classifier and regression metrics with confidence intervals.
 
 :func:`roc_auc_ci` gives the ROC AUC with a DeLong (Sun & Xu 2014 fast algorithm)
 or stratified bootstrap interval; :func:`binary_metrics` gives sensitivity,
 specificity, PPV, NPV (also at a user-given prevalence), accuracy and balanced
 accuracy with Wilson or bootstrap intervals; :func:`forced_choice_accuracy`
-scores paired designs. All return tidy frames
+scores paired designs; :func:`regression_metrics` gives R², MAE, RMSE, Pearson r
+and the calibration slope and intercept of continuous predictions with (cluster)
+bootstrap intervals. All return tidy frames
 (:data:`painmarkers.schema.METRIC_COLUMNS`).
 """
 
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from painmarkers._deprecation import deprecate_positional, rename_parameters
 from painmarkers._validation import (
     check_array_finite,
     check_choice,
@@ -22,12 +25,14 @@ from painmarkers._validation import (
     check_random_state,
 )
 from painmarkers.exceptions import DataError, DesignError
+from painmarkers.prediction._progress import progress_bar
 from painmarkers.schema import METRIC_COLUMNS
 
 __all__ = [
     "binary_metrics",
     "delong_auc_variance",
     "forced_choice_accuracy",
+    "regression_metrics",
     "roc_auc_ci",
     "wilson_ci",
 ]
@@ -56,7 +61,8 @@ def _binary_target(y_true, name: str = "y_true") -> np.ndarray:
     return y
 
 
-def wilson_ci(successes, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+@deprecate_positional(confidence=2)
+def wilson_ci(successes, n, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of a binomial proportion.
 
     Parameters
@@ -66,12 +72,19 @@ def wilson_ci(successes, n, confidence: float = 0.95) -> tuple[np.ndarray, np.nd
     n : int or array-like
         Number of trials (> 0).
     confidence : float, default=0.95
-        Confidence level.
+        Confidence level (keyword-only; by position it still works until 0.3, with a
+        FutureWarning).
 
     Returns
     -------
-    low, high : numpy.ndarray
-        Interval limits (NaN where ``n`` is 0).
+    low : numpy.ndarray
+        Lower limit of the interval (NaN where ``n`` is 0).
+    high : numpy.ndarray
+        Upper limit of the interval (NaN where ``n`` is 0).
+
+    See Also
+    --------
+    binary_metrics : Sensitivity, specificity and predictive values with these intervals.
 
     Notes
     -----
@@ -117,8 +130,15 @@ def delong_auc_variance(y_true, scores) -> tuple[float, float]:
 
     Returns
     -------
-    auc, variance : float
-        The Mann-Whitney AUC (ties count 1/2) and the DeLong variance estimate.
+    auc : float
+        The Mann-Whitney AUC (ties count 1/2).
+    variance : float
+        The DeLong variance estimate of the AUC.
+
+    See Also
+    --------
+    roc_auc_ci : The AUC with its interval (clustered when rows share subjects).
+    delong_test : Compare two correlated AUCs.
 
     Notes
     -----
@@ -128,6 +148,15 @@ def delong_auc_variance(y_true, scores) -> tuple[float, float]:
     structural components (DeLong et al. 1988). Sun & Xu compute the components
     from midranks in O(N log N): ``V10_i = (R_i - R^X_i) / n`` with R the midrank in the
     pooled sample and R^X the midrank among positives.
+
+    References
+    ----------
+    .. [1] DeLong, E. R., DeLong, D. M., & Clarke-Pearson, D. L. (1988). Comparing the
+       areas under two or more correlated receiver operating characteristic curves: a
+       nonparametric approach. Biometrics, 44(3), 837-845.
+    .. [2] Sun, X., & Xu, W. (2014). Fast implementation of DeLong's algorithm for
+       comparing the areas under correlated receiver operating characteristic curves.
+       IEEE Signal Processing Letters, 21(11), 1389-1393.
 
     Examples
     --------
@@ -151,7 +180,8 @@ def delong_auc_variance(y_true, scores) -> tuple[float, float]:
     return auc, float(s10 / m + s01 / n)
 
 
-def _clustered_delong(y: np.ndarray, s: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+def _clustered_delong(y: np.ndarray, s: np.ndarray, clusters: np.ndarray
+                      ) -> tuple[float, float]:
     """AUC and Obuchowski's (1997) clustered DeLong variance."""
     pos, neg = s[y == 1], s[y == 0]
     m, n = pos.size, neg.size
@@ -159,10 +189,10 @@ def _clustered_delong(y: np.ndarray, s: np.ndarray, groups: np.ndarray) -> tuple
     v10 = (r_all[:m] - _midrank(pos)) / n
     v01 = 1.0 - (r_all[m:] - _midrank(neg)) / m
     auc = float(v10.mean())
-    codes, uniq = pd.factorize(np.concatenate([groups[y == 1], groups[y == 0]]))
+    codes, uniq = pd.factorize(np.concatenate([clusters[y == 1], clusters[y == 0]]))
     k = len(uniq)
     if k < 2:
-        raise DesignError("A clustered AUC variance needs at least 2 subjects (groups).")
+        raise DesignError("A clustered AUC variance needs at least 2 clusters (subjects).")
     c10 = np.bincount(codes[:m], weights=v10, minlength=k)
     c01 = np.bincount(codes[m:], weights=v01, minlength=k)
     m_i = np.bincount(codes[:m], minlength=k)
@@ -185,17 +215,22 @@ def _auc_batch(y: np.ndarray, s: np.ndarray) -> np.ndarray:
         return ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
+@rename_parameters(groups="clusters")
+@deprecate_positional(method=2, confidence=3, n_bootstrap=4, random_state=5)
 def roc_auc_ci(
     y_true,
     scores,
+    *,
     method: str = "delong",
     confidence: float = 0.95,
     n_bootstrap: int = 2000,
     random_state=None,
-    *,
-    groups=None,
+    clusters=None,
 ) -> pd.DataFrame:
     """ROC AUC with a confidence interval.
+
+    All parameters after ``scores`` are keyword-only (by position they still work
+    until 0.3, with a FutureWarning).
 
     Parameters
     ----------
@@ -207,17 +242,19 @@ def roc_auc_ci(
     method : {"delong", "bootstrap"}, default="delong"
         ``"delong"``: asymptotic normal interval with the DeLong variance.
         ``"bootstrap"``: percentile interval of a stratified bootstrap (cases and
-        controls resampled separately), or of a cluster bootstrap over ``groups``.
+        controls resampled separately), or of a cluster bootstrap over ``clusters``.
     confidence : float, default=0.95
         Confidence level.
     n_bootstrap : int, default=2000
         Bootstrap resamples (bootstrap only).
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the bootstrap.
-    groups : array-like of shape (n,), optional
-        Cluster labels (subject ids) when subjects contribute several rows (e.g.
-        sessions). ``"delong"`` then uses Obuchowski's (1997) clustered extension of
-        the DeLong variance and the bootstrap resamples whole subjects.
+    clusters : array-like of shape (n,) or None, default=None
+        One resampling-unit id per row (the subject id of each row when subjects
+        contribute several rows, e.g. sessions). ``"delong"`` then uses Obuchowski's
+        (1997) clustered extension of the DeLong variance and the bootstrap resamples
+        whole clusters; None treats every row as independent. Was ``groups``
+        (FutureWarning until 0.3).
 
     Returns
     -------
@@ -234,11 +271,17 @@ def roc_auc_ci(
     DataError
         If labels are not binary, lengths differ or scores are not finite.
 
+    See Also
+    --------
+    delong_auc_variance : The DeLong variance of one AUC.
+    delong_test : Compare two correlated AUCs.
+    binary_metrics : Threshold metrics with intervals.
+
     Notes
     -----
     AUC = P(score of a random positive > score of a random negative) + P(tie)/2, the
     Mann-Whitney statistic. DeLong: ``AUC ± z_{1-alpha/2} sqrt(Var)`` clipped to
-    [0, 1] (as R pROC). With ``groups`` (I clusters, M positive and N negative rows,
+    [0, 1] (as R pROC). With ``clusters`` (I clusters, M positive and N negative rows,
     cluster sums ``V10_i``, ``V01_i`` of the structural components and cluster class
     counts ``m_i``, ``n_i``)::
 
@@ -282,16 +325,16 @@ def roc_auc_ci(
     if s.shape != y.shape:
         raise DataError(f"scores has shape {s.shape} but y_true has shape {y.shape}.")
     alpha = 1 - confidence
-    if groups is not None and np.asarray(groups).shape != y.shape:
+    if clusters is not None and np.asarray(clusters).shape != y.shape:
         raise DataError(
-            f"groups has shape {np.asarray(groups).shape} but y_true has shape {y.shape}."
+            f"clusters has shape {np.asarray(clusters).shape} but y_true has shape {y.shape}."
         )
     if method == "delong":
-        if groups is None:
+        if clusters is None:
             auc, var = delong_auc_variance(y, s)
             label = "DeLong"
         else:
-            auc, var = _clustered_delong(y, s, np.asarray(groups))
+            auc, var = _clustered_delong(y, s, np.asarray(clusters))
             label = "clustered DeLong (Obuchowski)"
         half = stats.norm.isf(alpha / 2) * np.sqrt(var)
         low, high = max(0.0, auc - half), min(1.0, auc + half)
@@ -299,9 +342,9 @@ def roc_auc_ci(
         n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap", minimum=10)
         rng = check_random_state(random_state)
         auc, _ = delong_auc_variance(y, s)
-        boots = _bootstrap_auc(y, s, n_bootstrap, rng, groups)
+        boots = _bootstrap_auc(y, s, n_bootstrap, rng, clusters)
         low, high = np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-        label = "stratified bootstrap" if groups is None else "cluster bootstrap"
+        label = "stratified bootstrap" if clusters is None else "cluster bootstrap"
     return _frame([{
         "metric": "auc", "estimate": auc, "ci_low": float(low), "ci_high": float(high),
         "confidence": confidence, "ci_method": label, "n": int(y.size),
@@ -309,16 +352,16 @@ def roc_auc_ci(
     }])
 
 
-def _bootstrap_auc(y, s, n_bootstrap, rng, groups=None) -> np.ndarray:
-    if groups is None:
+def _bootstrap_auc(y, s, n_bootstrap, rng, clusters=None) -> np.ndarray:
+    if clusters is None:
         pos, neg = s[y == 1], s[y == 0]
         bp = pos[rng.integers(0, pos.size, (n_bootstrap, pos.size))]
         bn = neg[rng.integers(0, neg.size, (n_bootstrap, neg.size))]
         lab = np.r_[np.ones(pos.size, int), np.zeros(neg.size, int)]
         return _auc_batch(lab, np.hstack([bp, bn]))
-    g = np.asarray(groups)
+    g = np.asarray(clusters)
     if g.shape != y.shape:
-        raise DataError(f"groups has shape {g.shape} but y_true has shape {y.shape}.")
+        raise DataError(f"clusters has shape {g.shape} but y_true has shape {y.shape}.")
     codes, uniq = pd.factorize(g)
     members = [np.flatnonzero(codes == k) for k in range(len(uniq))]
     out = np.empty(n_bootstrap)
@@ -420,7 +463,7 @@ def binary_metrics(
     ]
     rows = []
     for name, num, den in props:
-        low, high = wilson_ci(num, den, confidence)
+        low, high = wilson_ci(num, den, confidence=confidence)
         rows.append({"metric": name, "estimate": num / den if den else np.nan,
                      "ci_low": float(low) if den else np.nan,
                      "ci_high": float(high) if den else np.nan, "confidence": confidence,
@@ -455,8 +498,9 @@ def binary_metrics(
     return _frame(rows)
 
 
+@rename_parameters(groups="clusters")
 def forced_choice_accuracy(
-    y_true, scores, groups, *, confidence: float = 0.95
+    y_true, scores, clusters, *, confidence: float = 0.95
 ) -> pd.DataFrame:
     """Forced-choice accuracy of a paired design (e.g. pre vs post within subject).
 
@@ -466,8 +510,10 @@ def forced_choice_accuracy(
         1 for the positive condition, 0 for the other.
     scores : array-like of shape (n,)
         Classifier scores.
-    groups : array-like of shape (n,)
-        Subject ids; each subject must have exactly one positive and one negative row.
+    clusters : array-like of shape (n,)
+        One pair id per row (the subject id in a pre/post design); each pair must have
+        exactly one positive and one negative row. Was ``groups`` (FutureWarning
+        until 0.3).
 
     confidence : float, default=0.95
         Confidence level of the Wilson interval.
@@ -504,7 +550,9 @@ def forced_choice_accuracy(
     """
     y = _binary_target(y_true)
     s = check_array_finite(scores, "scores")
-    g = np.asarray(groups)
+    g = np.asarray(clusters)
+    if g.shape != y.shape:
+        raise DataError(f"clusters has shape {g.shape} but y_true has shape {y.shape}.")
     frame = pd.DataFrame({"g": g, "y": y, "s": s})
     counts = frame.groupby(["g", "y"]).size().unstack(fill_value=0)
     bad = counts[(counts.get(0, 0) != 1) | (counts.get(1, 0) != 1)]
@@ -519,7 +567,178 @@ def forced_choice_accuracy(
     diff = wide[1] - wide[0]
     correct = float((diff > 0).sum() + 0.5 * (diff == 0).sum())
     n = len(diff)
-    low, high = wilson_ci(correct, n, confidence)
+    low, high = wilson_ci(correct, n, confidence=confidence)
     return _frame([{"metric": "forced_choice_accuracy", "estimate": correct / n,
                     "ci_low": float(low), "ci_high": float(high), "confidence": confidence,
                     "ci_method": "Wilson", "n": n, "numerator": correct, "denominator": n}])
+
+
+#: Rows of :func:`regression_metrics`, in order.
+REGRESSION_METRICS = ("r2", "mae", "rmse", "pearson_r", "calibration_slope",
+                      "calibration_intercept")
+
+
+def _cluster_weights(codes: np.ndarray, n_clusters: int, n_boot: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Row weights (n_boot, n): how often each row's cluster was drawn (with replacement)."""
+    picks = rng.integers(0, n_clusters, (n_boot, n_clusters))
+    flat = (np.arange(n_boot)[:, None] * n_clusters + picks).ravel()
+    counts = np.bincount(flat, minlength=n_boot * n_clusters).reshape(n_boot, n_clusters)
+    return counts[:, codes].astype(float)
+
+
+def _weighted_regression_stats(w: np.ndarray, y: np.ndarray, pred: np.ndarray,
+                               base: np.ndarray) -> np.ndarray:
+    """The :data:`REGRESSION_METRICS` for row weights ``w`` of shape (B, n): (B, 6)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sw = w.sum(axis=1)
+        res = y - pred
+        ss_res = w @ res**2
+        ss_tot = w @ (y - base) ** 2
+        my = (w @ y) / sw
+        mp = (w @ pred) / sw
+        dy = y[None] - my[:, None]
+        dp = pred[None] - mp[:, None]
+        cov = (w * dy * dp).sum(axis=1)
+        vy = (w * dy**2).sum(axis=1)
+        vp = (w * dp**2).sum(axis=1)
+        slope = cov / vp
+        return np.column_stack([1 - ss_res / ss_tot, (w @ np.abs(res)) / sw,
+                                np.sqrt(ss_res / sw), cov / np.sqrt(vy * vp), slope,
+                                my - slope * mp])
+
+
+def regression_metrics(
+    y_true,
+    y_pred,
+    *,
+    baseline=None,
+    clusters=None,
+    confidence: float = 0.95,
+    n_bootstrap: int = 2000,
+    random_state=None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """R², MAE, RMSE, Pearson r and calibration of continuous predictions, with CIs.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Observed values.
+    y_pred : array-like of shape (n,)
+        Predicted values (e.g. out-of-fold predictions).
+    baseline : array-like of shape (n,) or None, default=None
+        What the intercept-only model predicts for each row: R² is measured against it.
+        None: the mean of ``y_true`` (the in-sample mean). For cross-validated
+        predictions pass each row's training-fold mean (what
+        :func:`evaluate_prognosis` does), so that predicting the training mean scores 0.
+    clusters : array-like of shape (n,) or None, default=None
+        One resampling-unit id per row (the subject id when subjects have several rows):
+        the bootstrap resamples whole clusters. None: every row its own cluster.
+    confidence : float, default=0.95
+        Level of the percentile bootstrap intervals.
+    n_bootstrap : int, default=2000
+        Bootstrap resamples (at least 10).
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of the bootstrap.
+    progress : bool, default=False
+        Show a progress bar over the bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric, columns :data:`painmarkers.schema.METRIC_COLUMNS`:
+        ``r2`` (``numerator`` = SS_res, ``denominator`` = SS_tot), ``mae``, ``rmse``,
+        ``pearson_r``, ``calibration_slope``, ``calibration_intercept``; ``n`` is the
+        number of rows.
+
+    Raises
+    ------
+    DataError
+        Non-finite values or mismatched lengths.
+    ValueError
+        Fewer than 3 rows, or a parameter out of range.
+
+    Notes
+    -----
+    With residuals ``e_i = y_i - ŷ_i`` and baseline ``b_i``::
+
+        R²   = 1 - SS_res / SS_tot,  SS_res = Σ e_i²,  SS_tot = Σ (y_i - b_i)²
+        MAE  = mean |e_i|,  RMSE = sqrt(mean e_i²)
+        r    = Pearson correlation of ŷ and y
+        y_i  = a + b ŷ_i  (least squares): calibration slope b, intercept a
+
+    R² is the fraction of the baseline's squared error that the predictions remove
+    (Poldrack et al. 2020): it is 0 for predictions as good as the baseline and
+    negative for worse ones (out-of-sample it can be far below 0), unlike the squared
+    correlation r², which ignores bias and scale. Perfect calibration is slope 1 and
+    intercept 0; a slope below 1 means the predictions are too extreme (overfitting),
+    above 1 too timid (over-shrunk). Intervals are percentile intervals of a bootstrap
+    that resamples rows (or clusters) with replacement, each resample computing every
+    metric from the same rows; resamples where a metric is undefined (constant
+    predictions) are skipped for it. They treat the predictions as fixed: the
+    uncertainty of refitting the model is not included.
+
+    References
+    ----------
+    .. [1] Poldrack, R. A., Huckins, G., & Varoquaux, G. (2020). Establishment of best
+       practices for evidence for prediction: a review. JAMA Psychiatry, 77(5), 534-540.
+    .. [2] Steyerberg, E. W. (2019). Clinical Prediction Models, 2nd ed. Springer
+       (calibration slope and intercept).
+
+    Examples
+    --------
+    >>> from painmarkers.prediction import regression_metrics
+    >>> res = regression_metrics([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 2.5, 4.0],
+    ...                          n_bootstrap=100, random_state=0)
+    >>> float(res.set_index("metric").loc["r2", "estimate"])
+    0.9
+    """
+    confidence = check_interval(confidence, "confidence", 0, 1, closed="neither")
+    n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap", minimum=10)
+    y = check_array_finite(y_true, "y_true").ravel()
+    pred = check_array_finite(y_pred, "y_pred").ravel()
+    if pred.shape != y.shape:
+        raise DataError(f"y_pred has shape {pred.shape} but y_true has shape {y.shape}.")
+    if y.size < 3:
+        raise ValueError(f"regression_metrics needs at least 3 rows; got {y.size}.")
+    base = (np.full_like(y, y.mean()) if baseline is None
+            else check_array_finite(baseline, "baseline").ravel())
+    if base.shape != y.shape:
+        raise DataError(f"baseline has shape {base.shape} but y_true has shape {y.shape}.")
+    if clusters is None:
+        codes, k = np.arange(y.size), y.size
+    else:
+        g = np.asarray(clusters)
+        if g.shape != y.shape:
+            raise DataError(f"clusters has shape {g.shape} but y_true has shape {y.shape}.")
+        codes, uniq = pd.factorize(g)
+        k = len(uniq)
+    rng = check_random_state(random_state)
+    point = _weighted_regression_stats(np.ones((1, y.size)), y, pred, base)[0]
+    boots = []
+    bar = progress_bar(n_bootstrap, "bootstrap", progress, unit="resample")
+    try:
+        for start in range(0, n_bootstrap, 500):
+            b = min(500, n_bootstrap - start)
+            boots.append(_weighted_regression_stats(_cluster_weights(codes, k, b, rng), y,
+                                                    pred, base))
+            bar.update(b)
+    finally:
+        bar.close()
+    boots = np.vstack(boots)
+    alpha = 1 - confidence
+    label = "percentile bootstrap" + (" (clusters)" if clusters is not None else "")
+    ss_res, ss_tot = float(np.sum((y - pred) ** 2)), float(np.sum((y - base) ** 2))
+    rows = []
+    for j, name in enumerate(REGRESSION_METRICS):
+        col = boots[:, j][np.isfinite(boots[:, j])]
+        low, high = (np.quantile(col, [alpha / 2, 1 - alpha / 2]) if col.size
+                     else (np.nan, np.nan))
+        row = {"metric": name, "estimate": float(point[j]), "ci_low": float(low),
+               "ci_high": float(high), "confidence": confidence, "ci_method": label,
+               "n": int(y.size)}
+        if name == "r2":
+            row.update(numerator=ss_res, denominator=ss_tot)
+        rows.append(row)
+    return _frame(rows)

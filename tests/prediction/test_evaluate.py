@@ -39,7 +39,7 @@ def _cohort_frame(n_pos=20, n_neg=20, effect=1.0, seed=0, p=1):
 
 def test_planted_effect_detected_and_result_contract(tmp_path):
     df = _cohort_frame(effect=1.5, seed=1)
-    res = evaluate_biomarker(df, [("alff", "SMA_L")], "group", "CLBP", n_permutations=19,
+    res = evaluate_biomarker(df, [("alff", "SMA_L")], "group", positive="CLBP", n_permutations=19,
                              n_repeats=2, random_state=0, prevalence=0.2)
     assert isinstance(res, BiomarkerEvaluation)
     assert res.auc > 0.75 and res.auc_ci_low < res.auc < res.auc_ci_high
@@ -61,10 +61,11 @@ def test_planted_effect_detected_and_result_contract(tmp_path):
     assert res.calibration["n"].sum() == 40
     assert res.roc["fpr"].iloc[0] == 0 and res.roc["tpr"].iloc[-1] == 1
     assert "Permutation p" in res.summary()
-    out = res.save(tmp_path / "eval")
-    params = json.loads((out / "parameters.json").read_text())
+    files = res.save(tmp_path / "eval")
+    out = tmp_path / "eval"
+    params = json.loads(files["parameters"].read_text())["parameters"]
     assert params["features"] == ["alff__SMA_L"] and params["positive"] == "CLBP"
-    assert pd.read_csv(out / "metrics.csv").shape[0] == len(frame)
+    assert pd.read_csv(files["metrics"]).shape[0] == len(frame)
     assert not list(out.glob("*.tmp"))
 
 
@@ -73,13 +74,15 @@ def test_matches_manual_sklearn_pipeline():
     df = _cohort_frame(effect=0.8, seed=2, p=3)
     cols = ["alff__SMA_L", "alff__roi1", "alff__roi2"]
     cv = StratifiedKFold(5, shuffle=True, random_state=3)
-    res = evaluate_biomarker(df, cols, "group", "CLBP", cv=cv, n_permutations=0,
+    res = evaluate_biomarker(df, cols, "group", positive="CLBP", cv=cv, n_permutations=0,
                              random_state=0)
     y = (df["group"] == "CLBP").astype(int).to_numpy()
+    # the default model, solved by scikit-learn to its tolerance of 1e-12 (evaluate_biomarker
+    # solves it by the batched Newton route)
     model = make_pipeline(StandardScaler(),
-                          LogisticRegression(solver="newton-cholesky", max_iter=1000))
+                          LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000))
     ref = cross_val_predict(model, df[cols].to_numpy(), y, cv=cv, method="predict_proba")[:, 1]
-    np.testing.assert_allclose(res.predictions["score"], ref, rtol=1e-6)
+    np.testing.assert_allclose(res.predictions["score"], ref, rtol=1e-8)
     assert np.isnan(res.permutation_p) and res.null_distribution.size == 0
 
 
@@ -90,9 +93,10 @@ def test_confounds_regressed_in_fold():
     # patients are older; the feature is age plus noise
     df["age"] = np.where(df["group"] == "CLBP", 55, 40) + rng.normal(0, 3, len(df))
     df["alff__SMA_L"] = 0.1 * df["age"] + rng.normal(0, 0.1, len(df))
-    raw = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_permutations=0,
+    raw = evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", n_permutations=0,
                              n_repeats=1, random_state=0)
-    adj = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", confounds=["age", "sex"],
+    adj = evaluate_biomarker(df, ["alff__SMA_L"], "group",
+                             positive="CLBP", confounds=["age", "sex"],
                              n_permutations=0, n_repeats=1, random_state=0)
     assert raw.auc > 0.95
     assert adj.auc < 0.75
@@ -115,7 +119,7 @@ def _multi_session(n_sub=24, n_ses=3, seed=0, p=20):
 def test_grouped_cv_no_subject_in_train_and_test():
     df, cols = _multi_session()
     knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=3))
-    res = evaluate_biomarker(df, cols, "group", "CLBP", model=knn, n_permutations=0,
+    res = evaluate_biomarker(df, cols, "group", positive="CLBP", model=knn, n_permutations=0,
                              n_repeats=3, random_state=0)
     groups = df["subject_id"].to_numpy()
     y = (df["group"] == "CLBP").to_numpy().astype(int)
@@ -135,7 +139,7 @@ def test_grouped_cv_no_subject_in_train_and_test():
                               method="predict_proba")[:, 1]
     assert roc_auc_score(y, leaky) > 0.9
     with pytest.raises(DesignError, match=r"puts subject 'sub-\d+' in both training"):
-        evaluate_biomarker(df, cols, "group", "CLBP", cv=KFold(5, shuffle=True,
+        evaluate_biomarker(df, cols, "group", positive="CLBP", cv=KFold(5, shuffle=True,
                                                               random_state=0),
                            n_permutations=0)
 
@@ -157,7 +161,7 @@ def test_site_leakage_harmonised_in_fold_stays_near_chance():
         df["site"] = site
         cols = list(df.columns[:10])
         cv = StratifiedGroupKFold(5, shuffle=True, random_state=seed)
-        res = evaluate_biomarker(df, cols, "group", "CLBP", site="site", harmonize=True,
+        res = evaluate_biomarker(df, cols, "group", positive="CLBP", site="site", harmonize=True,
                                  cv=cv, n_permutations=0, random_state=0)
         aucs.append(res.auc)
         y = patient.astype(int)
@@ -180,7 +184,7 @@ def test_feature_selection_inside_folds():
     y = (df["group"] == "CLBP").to_numpy().astype(int)
     model = make_pipeline(SelectKBest(f_classif, k=10), StandardScaler(),
                           LogisticRegression())
-    res = evaluate_biomarker(df, list(df.columns[:p]), "group", "CLBP", model=model,
+    res = evaluate_biomarker(df, list(df.columns[:p]), "group", positive="CLBP", model=model,
                              n_permutations=0, n_repeats=1, random_state=0)
     top = SelectKBest(f_classif, k=10).fit(X, y).get_support()
     leaky = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression()),
@@ -196,7 +200,7 @@ def test_nested_cv_with_grid_search():
     grid = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()),
                         {"logisticregression__C": [0.1, 1.0]}, cv=3)
     res = evaluate_biomarker(df, ["alff__SMA_L", "alff__roi1", "alff__roi2"], "group",
-                             "CLBP", model=grid, n_permutations=0, n_repeats=1,
+                             positive="CLBP", model=grid, n_permutations=0, n_repeats=1,
                              random_state=0)
     assert res.folds["best_params"].str.contains("logisticregression__C").all()
     assert "StratifiedGroupKFold" in res.parameters["model"]
@@ -211,7 +215,7 @@ def test_paired_design_forced_choice():
                        "session": ["pre", "post"] * n})
     df["alff__SMA_L"] = np.repeat(base, 2) + np.where(df["session"] == "pre", 0.8, 0.0) + \
         0.3 * rng.normal(size=2 * n)
-    res = evaluate_biomarker(df, ["alff__SMA_L"], "session", "pre", n_permutations=9,
+    res = evaluate_biomarker(df, ["alff__SMA_L"], "session", positive="pre", n_permutations=9,
                              cv=StratifiedGroupKFold(3, shuffle=True, random_state=0),
                              random_state=0)
     m = res.metrics.set_index("metric")
@@ -239,9 +243,10 @@ def test_cohort_input():
                              "feature": "alff",
                              "value": rng.normal(size=20) + np.r_[np.ones(10), np.zeros(10)]})
     cohort = Cohort.from_frames(participants, measures=measures)
-    res = evaluate_biomarker(cohort, [("alff", "SMA_L")], "group", "CLBP", n_permutations=0,
+    res = evaluate_biomarker(cohort, [("alff", "SMA_L")], "group",
+                             positive="CLBP", n_permutations=0,
                              n_splits=5, n_repeats=1, random_state=0)
-    assert res.n == 20 and res.parameters["groups"] == "subject_id"
+    assert res.n == 20 and res.parameters["subject"] == "subject_id"
 
 
 def test_plots():
@@ -250,7 +255,7 @@ def test_plots():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    res = evaluate_biomarker(_cohort_frame(seed=9), ["alff__SMA_L"], "group", "CLBP",
+    res = evaluate_biomarker(_cohort_frame(seed=9), ["alff__SMA_L"], "group", positive="CLBP",
                              n_permutations=0, n_repeats=1, random_state=0)
     ax = res.plot_roc()
     assert "AUC" in ax.get_legend().get_texts()[0].get_text()
@@ -263,24 +268,24 @@ def test_plots():
 def test_one_class_and_absent_positive():
     df = _cohort_frame()
     with pytest.raises(DesignError, match="single class"):
-        evaluate_biomarker(df[df.group == "CLBP"], ["alff__SMA_L"], "group", "CLBP",
+        evaluate_biomarker(df[df.group == "CLBP"], ["alff__SMA_L"], "group", positive="CLBP",
                            n_permutations=0)
     with pytest.raises(DataError, match=r"positive label 'cLBP' does not occur.*'CLBP', 'HC'"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "cLBP", n_permutations=0)
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="cLBP", n_permutations=0)
 
 
 def test_too_few_subjects_per_class():
     df = _cohort_frame(n_pos=20, n_neg=3)
     with pytest.raises(DesignError, match=r"Class 'HC' has 3 subject\(s\).*n_splits=3"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_permutations=0)
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", n_permutations=0)
 
 
 def test_nan_features_named_or_dropped():
     df = _cohort_frame()
     df.loc[5, "alff__SMA_L"] = np.nan
     with pytest.raises(DataError, match=r"Subject 'sub-05' has no value for \['alff__SMA_L'\]"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_permutations=0)
-    res = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_permutations=0,
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", n_permutations=0)
+    res = evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", n_permutations=0,
                              n_repeats=1, nan_policy="omit", random_state=0)
     assert res.n == 39
     assert res.excluded.to_dict("records") == [
@@ -291,40 +296,41 @@ def test_nan_features_named_or_dropped():
 def test_missing_columns():
     df = _cohort_frame()
     with pytest.raises(DataError, match=r"lacks the column\(s\) \['motion_fd'\]"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", confounds=["age", "motion_fd"],
+        evaluate_biomarker(df, ["alff__SMA_L"], "group",
+                           positive="CLBP", confounds=["age", "motion_fd"],
                            n_permutations=0)
     with pytest.raises(DataError, match="site column 'scanner'"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", site="scanner",
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", site="scanner",
                            n_permutations=0)
     with pytest.raises(DataError, match=r"lacks the column\(s\) \['alff__PC_L'\]"):
-        evaluate_biomarker(df, [("alff", "PC_L")], "group", "CLBP", n_permutations=0)
+        evaluate_biomarker(df, [("alff", "PC_L")], "group", positive="CLBP", n_permutations=0)
 
 
 def test_site_with_one_class_under_leave_site_out():
     df = _cohort_frame()
     df["site"] = np.where(np.arange(40) < 10, "A", np.where(np.arange(40) < 25, "B", "C"))
     with pytest.raises(DesignError, match="Site 'A' holds only class 'CLBP'"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", site="site",
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", site="site",
                            n_permutations=0)
 
 
 def test_single_site_under_leave_site_out():
     df = _cohort_frame().assign(site="A")
     with pytest.raises(DesignError, match=r"at least 2 sites.*only 'A'"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", site="site",
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", site="site",
                            n_permutations=0)
 
 
 def test_bad_parameters():
     df = _cohort_frame()
     with pytest.raises(TypeError, match="'data' parameter"):
-        evaluate_biomarker(df.to_numpy(), ["alff__SMA_L"], "group", "CLBP")
+        evaluate_biomarker(df.to_numpy(), ["alff__SMA_L"], "group", positive="CLBP")
     with pytest.raises(TypeError, match="'model' parameter must be a scikit-learn classifier"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", model=StandardScaler())
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", model=StandardScaler())
     with pytest.raises(ValueError, match="harmonize=True needs the 'site' column"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", harmonize=True)
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", harmonize=True)
     with pytest.raises(ValueError, match="'nan_policy' parameter"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", nan_policy="drop")
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", nan_policy="drop")
 
 
 def test_shuffle_split_rows_never_tested_are_reported():
@@ -332,7 +338,8 @@ def test_shuffle_split_rows_never_tested_are_reported():
 
     df = _cohort_frame(seed=10)
     cv = GroupShuffleSplit(n_splits=2, test_size=0.3, random_state=0)
-    res = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", cv=cv, n_permutations=0,
+    res = evaluate_biomarker(df, ["alff__SMA_L"], "group",
+                             positive="CLBP", cv=cv, n_permutations=0,
                              random_state=0)
     never = res.excluded[res.excluded["reason"] == "never in a test fold"]
     assert res.n + len(never) == 40
@@ -367,8 +374,8 @@ def test_permutation_scheme_respects_design():
 def test_parallel_equals_serial():
     df = _cohort_frame(effect=0.7, seed=12)
     kw = {"n_permutations": 6, "n_repeats": 2, "random_state": 3}
-    serial = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", **kw)
-    parallel = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_jobs=2, **kw)
+    serial = evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", **kw)
+    parallel = evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", n_jobs=2, **kw)
     np.testing.assert_allclose(parallel.predictions["score"], serial.predictions["score"],
                                rtol=1e-12)
     np.testing.assert_allclose(parallel.null_distribution, serial.null_distribution,

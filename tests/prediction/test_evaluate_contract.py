@@ -14,7 +14,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from painmarkers.exceptions import DataError, DesignError
 from painmarkers.prediction import ComBat, ConfoundRegressor, evaluate_biomarker
-from painmarkers.prediction import evaluate as evaluate_module
+from painmarkers.prediction import _model as model_module
 
 
 def _frame(n_pos=20, n_neg=20, effect=1.0, seed=0, n_sessions=1):
@@ -39,8 +39,9 @@ WITH_CI = ["auc", "auc_bootstrap", "sensitivity", "specificity", "ppv", "npv", "
 @pytest.mark.parametrize("confidence", [0.95, 0.8])
 def test_every_metric_has_a_ci(confidence):
     res = evaluate_biomarker(_frame(effect=1.0, seed=1), ["alff__SMA_L", "alff__PC_L"],
-                             "group", "CLBP", n_permutations=0, n_repeats=2, random_state=0,
-                             prevalence=0.1, confidence=confidence, n_bootstrap=500)
+                             "group", positive="CLBP", n_permutations=0, n_repeats=2,
+                             random_state=0, prevalence=0.1, confidence=confidence,
+                             n_bootstrap=500)
     m = res.to_frame().set_index("metric")
     for name in WITH_CI:
         row = m.loc[name]
@@ -81,17 +82,17 @@ def test_every_metric_has_a_ci(confidence):
 class CountingCombat(ComBat):
     calls: ClassVar[list] = []
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, **metadata):
         type(self).calls.append(len(X))
-        return super().fit(X, y)
+        return super().fit(X, y, **metadata)
 
 
 class CountingRegressor(ConfoundRegressor):
     calls: ClassVar[list] = []
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, **metadata):
         type(self).calls.append(len(X))
-        return super().fit(X, y)
+        return super().fit(X, y, **metadata)
 
 
 class CountingLogistic(LogisticRegression):
@@ -105,19 +106,21 @@ class CountingLogistic(LogisticRegression):
 def test_permutation_p_refits_whole_pipeline(monkeypatch):
     """p = (C + 1) / (n + 1) from the stored null; every permutation refits ComBat, the
     confound regression and the model on every training fold, with permuted labels."""
-    monkeypatch.setattr(evaluate_module, "ComBat", CountingCombat)
-    monkeypatch.setattr(evaluate_module, "ConfoundRegressor", CountingRegressor)
+    monkeypatch.setattr(model_module, "ComBat", CountingCombat)
+    monkeypatch.setattr(model_module, "ConfoundRegressor", CountingRegressor)
     for cls in (CountingCombat, CountingRegressor, CountingLogistic):
         cls.calls.clear()
     n_perm, n_splits, n_repeats = 7, 4, 2
     df = _frame(effect=0.0, seed=1)  # no effect: the observed AUC falls inside the null
     model = make_pipeline(StandardScaler(), CountingLogistic())
-    res = evaluate_biomarker(df, ["alff__SMA_L", "alff__PC_L"], "group", "CLBP", model=model,
+    res = evaluate_biomarker(df, ["alff__SMA_L", "alff__PC_L"], "group",
+                             positive="CLBP", model=model,
                              confounds=["age"], site="site", harmonize=True,
                              n_splits=n_splits,
                              n_repeats=n_repeats, n_permutations=n_perm, random_state=5)
-    # with site given and cv=None the CV is leave-one-site-out: 2 sites, 1 repeat
-    n_fits = (n_perm + 1) * 2
+    # with site given and cv=None the CV is leave-one-site-out: 2 sites, 1 repeat;
+    # + 1: the final model (final_model_) refitted on all rows
+    n_fits = (n_perm + 1) * 2 + 1
     assert len(CountingCombat.calls) == n_fits
     assert len(CountingRegressor.calls) == n_fits
     assert len(CountingLogistic.calls) == n_fits
@@ -129,14 +132,15 @@ def test_permutation_p_refits_whole_pipeline(monkeypatch):
     y = (df["group"] == "CLBP").to_numpy().astype(int)
     observed = {tuple(y[df["site"] != s]) for s in "AB"}
     assert set(CountingLogistic.calls[:2]) == observed
-    assert sum(lab not in observed for lab in CountingLogistic.calls[2:]) >= n_perm
+    assert sum(lab not in observed for lab in CountingLogistic.calls[2:-1]) >= n_perm
+    assert CountingLogistic.calls[-1] == tuple(y)  # the final model: every row
 
     # the same with the default repeated k-fold (no site): (n + 1) x splits x repeats fits
     CountingLogistic.calls.clear()
-    res = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", model=model,
+    res = evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", model=model,
                              n_splits=n_splits, n_repeats=n_repeats, n_permutations=n_perm,
                              random_state=5)
-    assert len(CountingLogistic.calls) == (n_perm + 1) * n_splits * n_repeats
+    assert len(CountingLogistic.calls) == (n_perm + 1) * n_splits * n_repeats + 1
     c = np.sum(res.null_distribution >= res.auc - 1e-12)
     assert res.permutation_p == pytest.approx((c + 1) / (n_perm + 1))
     assert 0 < c < n_perm
@@ -149,10 +153,10 @@ def test_too_few_subjects_counts_subjects_not_rows():
     with pytest.raises(DesignError, match=r"Class 'HC' has 3 subject\(s\) but 5-fold "
                                           r".*'HC': 3.*Use n_splits=3 or "
                                           r"cv=LeaveOneGroupOut\(\)"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_permutations=0)
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", n_permutations=0)
     with pytest.raises(DesignError, match=r"Class 'HC' has 1 subject\(s\); cross-validation "
                                           "needs at least 2 per class"):
-        evaluate_biomarker(_frame(n_pos=10, n_neg=1), ["alff__SMA_L"], "group", "CLBP",
+        evaluate_biomarker(_frame(n_pos=10, n_neg=1), ["alff__SMA_L"], "group", positive="CLBP",
                            n_permutations=0)
 
 
@@ -161,15 +165,15 @@ def test_missing_value_messages_name_subject_session_and_column():
     df.loc[7, "alff__PC_L"] = np.nan  # sub-03, ses-1
     with pytest.raises(DataError, match=r"Subject 'sub-03', session 'ses-1' has no value "
                                         r"for \['alff__PC_L'\] \(1 row\(s\)"):
-        evaluate_biomarker(df, ["alff__SMA_L", "alff__PC_L"], "group", "CLBP",
+        evaluate_biomarker(df, ["alff__SMA_L", "alff__PC_L"], "group", positive="CLBP",
                            n_permutations=0)
     df = _frame()
     df.loc[4, "age"] = np.nan
     with pytest.raises(DataError, match=r"Subject 'sub-04', session 'ses-0' has no value "
                                         r"for \['age'\]"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", confounds=["age"],
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", confounds=["age"],
                            n_permutations=0)
-    res = evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", confounds=["age"],
+    res = evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", confounds=["age"],
                              n_permutations=0, n_repeats=1, nan_policy="omit",
                              random_state=0)
     assert res.excluded["reason"].tolist() == ["missing age"] and res.n == 39
@@ -180,7 +184,7 @@ def test_non_numeric_feature_names_subject_and_value():
     df.loc[6, "alff__SMA_L"] = "n/a?"
     with pytest.raises(DataError, match=r"Feature 'alff__SMA_L' must be numeric; subject "
                                         r"'sub-06' has 'n/a\?'"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", n_permutations=0)
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", n_permutations=0)
 
 
 def test_decision_function_model_and_model_without_scores():
@@ -193,7 +197,8 @@ def test_decision_function_model_and_model_without_scores():
     df = _frame(effect=1.0, seed=2)
     svm = make_pipeline(StandardScaler(), LinearSVC())
     cv = StratifiedKFold(4, shuffle=True, random_state=0)
-    res = evaluate_biomarker(df, ["alff__SMA_L", "alff__PC_L"], "group", "CLBP", model=svm,
+    res = evaluate_biomarker(df, ["alff__SMA_L", "alff__PC_L"], "group",
+                             positive="CLBP", model=svm,
                              cv=cv, n_permutations=0, random_state=0)
     y = (df["group"] == "CLBP").to_numpy().astype(int)
     ref = cross_val_predict(svm, df[["alff__SMA_L", "alff__PC_L"]].to_numpy(), y, cv=cv,
@@ -214,7 +219,7 @@ def test_decision_function_model_and_model_without_scores():
             return np.zeros(len(X), int)
 
     with pytest.raises(TypeError, match="neither predict_proba nor decision_function"):
-        evaluate_biomarker(df, ["alff__SMA_L"], "group", "CLBP", model=LabelsOnly(),
+        evaluate_biomarker(df, ["alff__SMA_L"], "group", positive="CLBP", model=LabelsOnly(),
                            n_permutations=0, n_repeats=1)
 
 
@@ -222,11 +227,23 @@ def test_perfect_separation_is_flagged_in_the_summary():
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"f": np.r_[rng.normal(5, 0.1, 10), rng.normal(0, 0.1, 10)],
                        "group": ["CLBP"] * 10 + ["HC"] * 10})
-    res = evaluate_biomarker(df, ["f"], "group", "CLBP", n_permutations=0, n_repeats=1,
+    res = evaluate_biomarker(df, ["f"], "group", positive="CLBP", n_permutations=0, n_repeats=1,
                              random_state=0)
     assert res.auc == 1.0 and res.auc_ci_low == res.auc_ci_high == 1.0
     assert "separate the classes perfectly" in res.summary()
     df["f"] = rng.normal(size=20)
-    res = evaluate_biomarker(df, ["f"], "group", "CLBP", n_permutations=0, n_repeats=1,
+    res = evaluate_biomarker(df, ["f"], "group", positive="CLBP", n_permutations=0, n_repeats=1,
                              random_state=0)
     assert "perfectly" not in res.summary()
+
+
+def test_permutations_with_rows_never_tested_do_not_warn():
+    """A CV that leaves rows untested (GroupShuffleSplit): the permutation refits pool
+    only the tested rows, without a 'Mean of empty slice' warning (an error here)."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    cv = GroupShuffleSplit(n_splits=2, test_size=0.3, random_state=0)
+    res = evaluate_biomarker(_frame(seed=3), ["alff__SMA_L"], "group", positive="CLBP",
+                             cv=cv, n_permutations=3, random_state=0, n_bootstrap=100)
+    assert res.null_distribution.size == 3 and np.isfinite(res.null_distribution).all()
+    assert (res.excluded["reason"] == "never in a test fold").sum() + res.n == 40

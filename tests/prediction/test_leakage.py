@@ -46,12 +46,11 @@ def _plain_cv_auc(X, y, seed):
 def _leaky_combat(feats, y, site):
     """ComBat fitted on all subjects, the diagnosis kept as a biological covariate.
 
-    ComBat's column layout is [features ..., covariates ..., site]; with n_covariates=1
-    the column before the site is the covariate whose effect ComBat estimates and adds
+    The label is passed as ComBat's covariate, whose effect it estimates and adds
     back (neuroCombat's ``covars=[group]``)."""
-    combat = ComBat(n_covariates=1).fit(np.column_stack([feats, y, site]))
+    combat = ComBat().fit(feats, site=site, covariates=y)
     assert combat.beta_.shape == (1, feats.shape[1])  # the label really is the covariate
-    return combat.transform(np.column_stack([feats, y, site]))
+    return combat.transform(feats, site=site, covariates=y)
 
 
 def _leaky_regression(feats, y, site):
@@ -67,8 +66,8 @@ def _evaluated_auc(feats, y, site, seed, cv="sgkf"):
     df["group"] = np.where(y == 1, "CLBP", "HC")
     df["site"] = [f"site-{s}" for s in site]
     cv = StratifiedGroupKFold(5, shuffle=True, random_state=seed) if cv == "sgkf" else None
-    res = evaluate_biomarker(df, list(df.columns[:feats.shape[1]]), "group", "CLBP",
-                             site="site", harmonize=True, cv=cv, n_permutations=0,
+    res = evaluate_biomarker(df, list(df.columns[:feats.shape[1]]), "group",
+                             positive="CLBP", site="site", harmonize=True, cv=cv, n_permutations=0,
                              random_state=0, n_bootstrap=100)
     return res.auc
 
@@ -147,7 +146,7 @@ def test_site_leakage_many_seeds():
                                   pd.get_dummies(site, drop_first=True).to_numpy(float)])
         resid = feats - design @ np.linalg.lstsq(design, feats, rcond=None)[0]
         site_only.append(_plain_cv_auc(resid, y, seed))
-        harmonised = ComBat().fit_transform(np.column_stack([feats, site]))
+        harmonised = ComBat().fit_transform(feats, site=site)
         no_covariate.append(_plain_cv_auc(harmonised, y, seed))
     assert np.mean(loso) < 0.5
     assert np.mean(site_only) < 0.25

@@ -1,6 +1,7 @@
 """Tests of painmarkers.prediction.metrics against hand computations and references."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
@@ -76,7 +77,7 @@ def test_roc_auc_ci_columns_and_bootstrap():
     np.testing.assert_allclose(again.loc[0, "ci_low"], b.loc[0, "ci_low"], rtol=0)
     # Cluster bootstrap with singleton clusters behaves like a plain bootstrap.
     c = roc_auc_ci(y, s, method="bootstrap", n_bootstrap=500, random_state=0,
-                   groups=np.arange(80))
+                   clusters=np.arange(80))
     assert c.loc[0, "ci_method"] == "cluster bootstrap"
     np.testing.assert_allclose(c.loc[0, "ci_low"], d.loc[0, "ci_low"], atol=0.05)
 
@@ -98,7 +99,7 @@ def test_auc_ci_coverage_simulation():
 
 def test_wilson_vs_statsmodels():
     for x, n in [(0, 10), (3, 10), (10, 10), (17, 25)]:
-        lo, hi = wilson_ci(x, n, 0.9)
+        lo, hi = wilson_ci(x, n, confidence=0.9)
         ref = proportion_confint(x, n, alpha=0.1, method="wilson")
         np.testing.assert_allclose([lo, hi], ref, rtol=1e-10, atol=1e-12)
 
@@ -180,14 +181,14 @@ def test_clustered_delong_equals_reference():
     g = np.repeat(np.arange(20), 3)
     y = rng.integers(0, 2, g.size)
     s = np.round(rng.normal(size=g.size) + y + np.repeat(rng.normal(size=20), 3), 1)
-    res = roc_auc_ci(y, s, groups=g)
+    res = roc_auc_ci(y, s, clusters=g)
     auc, var = _obuchowski_slow(y, s, g)
     np.testing.assert_allclose(res.loc[0, "estimate"], auc, rtol=1e-12)
     half = stats.norm.isf(0.025) * np.sqrt(var)
     np.testing.assert_allclose(res.loc[0, "ci_high"], min(1, auc + half), rtol=1e-10)
     assert res.loc[0, "ci_method"] == "clustered DeLong (Obuchowski)"
-    with pytest.raises(DataError, match="groups has shape"):
-        roc_auc_ci(y, s, groups=g[:-1])
+    with pytest.raises(DataError, match="clusters has shape"):
+        roc_auc_ci(y, s, clusters=g[:-1])
 
 
 def test_clustered_delong_coverage_with_correlated_rows():
@@ -204,9 +205,92 @@ def test_clustered_delong_coverage_with_correlated_rows():
     for _ in range(n_sim):
         s = np.repeat(rng.normal(size=n_sub), n_rep) + 0.5 * rng.normal(size=g.size) + \
             delta * y
-        c = roc_auc_ci(y, s, groups=g)
+        c = roc_auc_ci(y, s, clusters=g)
         d = roc_auc_ci(y, s)
         hit_c += c.loc[0, "ci_low"] <= true_auc <= c.loc[0, "ci_high"]
         hit_n += d.loc[0, "ci_low"] <= true_auc <= d.loc[0, "ci_high"]
     assert 0.91 <= hit_c / n_sim <= 0.98
     assert hit_n / n_sim < 0.88
+
+
+# ---- regression_metrics ----------------------------------------------------------------------
+def _brute_force_bootstrap(y, pred, base, clusters, n_boot, seed):
+    """The resampling of regression_metrics written as a loop over resamples."""
+    from sklearn.metrics import mean_absolute_error
+
+    rng = np.random.default_rng(seed)
+    codes, uniq = pd.factorize(np.asarray(clusters))
+    members = [np.flatnonzero(codes == k) for k in range(len(uniq))]
+    out = []
+    for start in range(0, n_boot, 500):
+        picks = rng.integers(0, len(uniq), (min(500, n_boot - start), len(uniq)))
+        for pick in picks:
+            idx = np.concatenate([members[k] for k in pick])
+            yy, pp, bb = y[idx], pred[idx], base[idx]
+            slope, intercept = np.polyfit(pp, yy, 1)
+            out.append([1 - np.sum((yy - pp) ** 2) / np.sum((yy - bb) ** 2),
+                        mean_absolute_error(yy, pp), np.sqrt(np.mean((yy - pp) ** 2)),
+                        np.corrcoef(pp, yy)[0, 1], slope, intercept])
+    return np.array(out)
+
+
+def test_regression_metrics_point_estimates():
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    from painmarkers.prediction import regression_metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=50)
+    pred = 0.6 * y + rng.normal(0, 0.5, 50) + 0.2
+    res = regression_metrics(y, pred, n_bootstrap=100, random_state=0).set_index("metric")
+    est = res["estimate"]
+    np.testing.assert_allclose(est["r2"], r2_score(y, pred), rtol=1e-12)
+    np.testing.assert_allclose(est["mae"], mean_absolute_error(y, pred), rtol=1e-12)
+    np.testing.assert_allclose(est["rmse"], np.sqrt(mean_squared_error(y, pred)), rtol=1e-12)
+    np.testing.assert_allclose(est["pearson_r"], stats.pearsonr(pred, y)[0], rtol=1e-12)
+    fit = stats.linregress(pred, y)
+    np.testing.assert_allclose(est["calibration_slope"], fit.slope, rtol=1e-12)
+    np.testing.assert_allclose(est["calibration_intercept"], fit.intercept, rtol=1e-12)
+    assert res.loc["r2", "numerator"] == pytest.approx(np.sum((y - pred) ** 2), rel=1e-12)
+    assert res.loc["r2", "denominator"] == pytest.approx(np.sum((y - y.mean()) ** 2), rel=1e-12)
+    # a baseline: R² against it
+    base = np.full(50, 0.3)
+    r2b = regression_metrics(y, pred, baseline=base, n_bootstrap=10).set_index("metric")
+    np.testing.assert_allclose(r2b.loc["r2", "estimate"],
+                               1 - np.sum((y - pred) ** 2) / np.sum((y - 0.3) ** 2), rtol=1e-12)
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_regression_metrics_bootstrap_equals_a_loop(clustered):
+    from painmarkers.prediction import regression_metrics
+
+    rng = np.random.default_rng(1)
+    n = 45
+    clusters = np.repeat(np.arange(15), 3) if clustered else np.arange(n)
+    y = rng.normal(size=n) + np.repeat(rng.normal(size=15), 3)
+    pred = 0.5 * y + rng.normal(0, 0.7, n)
+    base = y.mean() + rng.normal(0, 0.05, n)
+    res = regression_metrics(y, pred, baseline=base, clusters=clusters if clustered else None,
+                             n_bootstrap=1200, confidence=0.9, random_state=7)
+    boots = _brute_force_bootstrap(y, pred, base, clusters, 1200, 7)
+    low, high = np.quantile(boots, [0.05, 0.95], axis=0)
+    np.testing.assert_allclose(res["ci_low"], low, rtol=1e-9)
+    np.testing.assert_allclose(res["ci_high"], high, rtol=1e-9)
+    assert (res["ci_low"] <= res["estimate"]).all() and (res["estimate"] <= res["ci_high"]).all()
+    assert res["ci_method"].iloc[0] == ("percentile bootstrap (clusters)" if clustered
+                                        else "percentile bootstrap")
+
+
+def test_regression_metrics_bad_input():
+    from painmarkers.prediction import regression_metrics
+
+    with pytest.raises(DataError, match="y_pred has shape"):
+        regression_metrics([1, 2, 3], [1, 2])
+    with pytest.raises(DataError, match="non-finite"):
+        regression_metrics([1, 2, np.nan], [1, 2, 3])
+    with pytest.raises(ValueError, match="at least 3 rows"):
+        regression_metrics([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="'n_bootstrap' parameter"):
+        regression_metrics([1, 2, 3], [1, 2, 3], n_bootstrap=5)
+    with pytest.raises(DataError, match="clusters has shape"):
+        regression_metrics([1, 2, 3], [1, 2, 3], clusters=[1, 2])

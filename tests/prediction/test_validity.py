@@ -23,7 +23,8 @@ def test_null_permutation_p_uniform_and_fpr():
     rng = np.random.default_rng(2024)
     ps = []
     for _ in range(80):
-        res = evaluate_biomarker(_data(rng), ["alff__SMA_L", "alff__PC_L"], "group", "CLBP",
+        res = evaluate_biomarker(_data(rng), ["alff__SMA_L", "alff__PC_L"], "group",
+                                 positive="CLBP",
                                  n_permutations=39, n_repeats=1, random_state=rng)
         ps.append(res.permutation_p)
     ps = np.asarray(ps)
@@ -38,7 +39,7 @@ def test_planted_effect_detected():
     rng = np.random.default_rng(7)
     hits = 0
     for _ in range(10):
-        res = evaluate_biomarker(_data(rng, effect=1.5), ["alff__SMA_L"], "group", "CLBP",
+        res = evaluate_biomarker(_data(rng, effect=1.5), ["alff__SMA_L"], "group", positive="CLBP",
                                  n_permutations=39, n_repeats=1, random_state=rng)
         hits += res.permutation_p <= 0.05
     assert hits >= 8
@@ -52,7 +53,7 @@ def test_auc_ci_coverage_single_biomarker():
     cover = []
     for _ in range(200):
         res = evaluate_biomarker(_data(rng, n_per=30, effect=delta), ["alff__SMA_L"], "group",
-                                 "CLBP", n_permutations=0, n_repeats=1, random_state=rng,
+                                 positive="CLBP", n_permutations=0, n_repeats=1, random_state=rng,
                                  n_bootstrap=200)
         cover.append(res.auc_ci_low <= true_auc <= res.auc_ci_high)
     assert 0.90 <= np.mean(cover) <= 0.985

@@ -1,0 +1,66 @@
+"""A real voxel-pattern evaluation (evaluate_pattern, with its VoxelMasker) saved as a
+model card, reloaded and applied to new images: the card predicts exactly what the
+evaluation's final model predicts, and its weight map is the evaluation's."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from painmarkers.prediction import (
+    apply_model,
+    evaluate_pattern,
+    load_model_card,
+    pattern_expression,
+    save_model_card,
+)
+
+SHAPE = (5, 5, 4)
+AFFINE = np.diag([3.0, 3.0, 3.0, 1.0])
+
+
+def _data(n, seed, signal=1.0):
+    rng = np.random.default_rng(seed)
+    pattern = np.random.default_rng(99).normal(size=int(np.prod(SHAPE)))
+    labels = np.repeat(["CLBP", "HC"], n // 2)
+    X = rng.normal(size=(n, pattern.size)) + signal * np.outer(labels == "CLBP", pattern)
+    return [nib.Nifti1Image(v.reshape(SHAPE), AFFINE) for v in X], labels, X
+
+
+FAST = dict(n_repeats=1, n_permutations=0, n_bootstrap=100, n_bootstrap_weights=0,
+            random_state=0, progress=False)
+
+
+@pytest.mark.parametrize("model", ["l2_logistic", "ridge"])
+def test_pattern_evaluation_card_round_trip(model, tmp_path):
+    imgs, labels, _ = _data(40, 0)
+    if model == "l2_logistic":
+        res = evaluate_pattern(imgs, labels, positive="CLBP", model=model, **FAST)
+    else:
+        y = np.where(labels == "CLBP", 1.0, 0.0) + np.random.default_rng(1).normal(
+            scale=0.3, size=40)
+        res = evaluate_pattern(imgs, y, model=model, **FAST)
+    card = save_model_card(res, tmp_path / "card", image_kind="alff")
+    assert card.is_voxel and card.card["input"]["grid_shape"] == list(SHAPE)
+    assert_allclose(np.asarray(card.card["input"]["grid_affine"]), AFFINE)
+    loaded = load_model_card(tmp_path / "card")
+    new, new_labels, _ = _data(30, 5)
+    pipe = res.final_model_
+    if model == "l2_logistic":
+        ext = apply_model(loaded, new, target=new_labels)
+        # the final model is fitted on the positive class coded 1
+        ref = pipe.predict_proba(new)[:, list(pipe.classes_).index(1)]
+        assert_allclose(ext.predictions["score"], ref, rtol=1e-10, atol=1e-12)
+        assert ext.metrics.set_index("metric").loc["auc", "estimate"] > 0.8
+        linear = pipe.decision_function(new)
+    else:
+        ext = apply_model(loaded, new)
+        ref = pipe.predict(new)
+        assert_allclose(ext.predictions["predicted"], ref, rtol=1e-10, atol=1e-12)
+        linear = ref
+    # the card's weight map applied as a signature reproduces the linear predictor, and
+    # it is the evaluation's own weight map
+    dots = pattern_expression(new, loaded.weights, metric="dot").responses
+    assert_allclose(dots + loaded.intercept, linear, rtol=1e-8, atol=1e-10)
+    assert_allclose(loaded.weights.get_fdata(), res.weights_img.get_fdata(), rtol=1e-8,
+                    atol=1e-12)
