@@ -6,22 +6,27 @@ The table functions return numeric DataFrames (floats, never formatted strings);
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from painmarkers import schema
+from painmarkers._deprecation import deprecate_positional, rename_parameters
+from painmarkers._docs import fill_doc
 from painmarkers._validation import check_choice, check_positive_int
-from painmarkers.exceptions import DataError, DesignError, PainmarkersWarning
+from painmarkers._warnings import warn
+from painmarkers.exceptions import DataError, DesignError
 from painmarkers.model import Cohort, get_instrument, list_instruments
 from painmarkers.stats import outcomes, paired_ttest
 from painmarkers.stats._data import (
+    as_list,
     as_table,
     format_excluded,
     numeric_column,
     require_columns,
+    select_sessions,
     subject_ids,
 )
 
@@ -34,13 +39,18 @@ _MALE = ("m", "male", "man", "men")
 PERCENT_LABELS = {"VAS": "PPR", "NRS": "PPR", "RMDQ": "PDC", "ODI": "PDC"}
 
 
+@deprecate_positional(between=1, variables=2, sex=3)
+@rename_parameters(group="between", groups="levels")
+@fill_doc
 def demographics_table(
     data: Cohort | pd.DataFrame,
-    group: str | None = "group",
+    *,
+    between: str | None = "group",
+    levels: Sequence[str] | None = None,
     variables: Sequence[str] = ("age", "bmi", "pain_duration_years"),
     sex: str | None = "sex",
-    *,
-    groups: Sequence[str] | None = None,
+    sessions: str | Sequence[str] | Mapping[str, str] | None = None,
+    within: str = "session",
     subject: str = "subject_id",
 ) -> pd.DataFrame:
     """Demographics per group as in Table 1 of the seed study: mean (SD), female/male %.
@@ -49,41 +59,56 @@ def demographics_table(
     ----------
     data : Cohort or pandas.DataFrame
         A cohort (its :meth:`~painmarkers.model.Cohort.participants` table is
-        used) or a table with one row per subject.
-    group : str or None, default="group"
-        Column holding the groups; None gives one row for everyone (``"all"``).
+        used) or a table with one row per subject (or, with ``sessions``, one row
+        per subject and session, such as :meth:`~painmarkers.model.Cohort.wide`).
+    between : str or None, default="group"
+        Column holding the group labels; None gives one row for everyone
+        (``"all"``).
+    levels : sequence of str or None, default=None
+        Group labels to show, in order; None shows every group, sorted.
     variables : sequence of str, default=("age", "bmi", "pain_duration_years")
         Numeric columns summarised by mean and SD.
     sex : str or None, default="sex"
         Column holding sex (``F``/``female``/``woman`` and ``M``/``male``/``man``,
         case-insensitive; other values are counted as ``sex_other_n``). None
         leaves the sex columns NaN.
-    groups : sequence of str or None, default=None
-        Groups to show, in order; None shows every group, sorted.
-    subject : str, default="subject_id"
-        Column identifying subjects (the index when absent).
+    sessions : str, list of str, mapping or None, default=None
+        Tabulate only the subjects that have this session: a label, several, or
+        ``{group label: session label}`` (e.g. the sessions of a two-sample test,
+        so that Table 1 describes the subjects it analysed). None tabulates every
+        subject.
+    within : str, default="session"
+        Column holding session labels of a table (used with ``sessions``).
+    %(subject)s
 
     Returns
     -------
     pandas.DataFrame
-        One row per group with columns ``group``, ``n`` (subjects), then for each
-        variable ``<v>_mean``, ``<v>_sd`` (ddof=1) and ``<v>_n`` (non-missing
-        values), then ``female_n``, ``female_pct``, ``male_n``, ``male_pct``,
-        ``sex_other_n``, ``sex_missing_n``. Percentages are of the subjects whose
-        sex is recorded. All numbers are numeric; a variable with no value in a
-        group (e.g. pain duration of controls) is NaN.
-        Subjects without a group label are left out with a
-        :class:`~painmarkers.exceptions.PainmarkersWarning` naming them;
-        ``table.attrs["excluded"]`` lists them as ``"<subject> (no 'group'
-        label)"`` items joined by ``"; "`` (``""`` when none).
+        One row per group with columns ``group``, ``n`` (subjects tabulated),
+        ``n_excluded`` (subjects of the group left out because they lack the
+        session of ``sessions``), then for each variable ``<v>_mean``, ``<v>_sd``
+        (ddof=1) and ``<v>_n`` (non-missing values), then ``female_n``,
+        ``female_pct``, ``male_n``, ``male_pct``, ``sex_other_n``,
+        ``sex_missing_n``. Percentages are of the subjects whose sex is recorded.
+        All numbers are numeric; a variable with no value in a group (e.g. pain
+        duration of controls) is NaN.
+        Every subject of the data that is not tabulated is listed in
+        ``table.attrs["excluded"]`` as ``"<subject> (<reason>)"`` items joined by
+        ``"; "`` (``""`` when none), and counted in ``table.attrs["n_excluded"]``:
+        ``"no 'group' label"`` (also a
+        :class:`~painmarkers.exceptions.PainmarkersWarning`), ``"group 'x' not in
+        levels"``, ``"no 'pre' session"`` or ``"group 'x' not in sessions"``. So
+        ``table["n"].sum() + table.attrs["n_excluded"]`` is the number of subjects.
 
     Raises
     ------
     DataError
         A missing or non-numeric variable column (the message names the subject
-        and value) or a subject listed twice.
+        and value), a subject listed twice (pass ``sessions`` for a table with
+        one row per session), or ``sessions`` with a table that has no ``within``
+        column.
     DesignError
-        A requested group absent from the data.
+        A requested group or session absent from the data.
 
     Notes
     -----
@@ -102,32 +127,38 @@ def demographics_table(
     0  CLBP  3      45.0    5.00       66.67
     1    HC  2      40.0    2.83       50.00
     """
-    frame = data.participants() if isinstance(data, Cohort) else as_table(data)
+    frame, lost, unmapped, groups_of = _people(data, sessions, between=between,
+                                               within=within, subject=subject)
     ids = subject_ids(frame, subject)
-    no_group: dict[str, str] = {}
     dup = ids[ids.duplicated()]
     if len(dup):
         raise DataError(f"Subject {dup.iloc[0]!r} appears more than once; the demographics "
-                        "table needs one row per subject.")
-    variables = [variables] if isinstance(variables, str) else list(variables)
+                        "table needs one row per subject (pass sessions=... to tabulate the "
+                        "subjects of a table with one row per session).")
+    variables = as_list(variables, "variables")
     values = {v: numeric_column(frame, v, ids) for v in variables}
-    if group is None:
+    excluded = {**lost, **unmapped}
+    if between is None:
         labels = pd.Series("all", index=frame.index)
         order = ["all"]
     else:
-        require_columns(frame, [group], "group column")
-        labels = pd.Series([None if pd.isna(v) else str(v) for v in frame[group]],
+        require_columns(frame, [between], "group column")
+        labels = pd.Series([None if pd.isna(v) else str(v) for v in frame[between]],
                            index=frame.index, dtype=object)
         present = sorted({g for g in labels if g is not None})
-        no_group = {str(sid): f"no {group!r} label" for sid in ids[labels.isna().to_numpy()]}
+        excluded.update({sid: f"no {between!r} label" for sid in ids[labels.isna().to_numpy()]})
+        no_group = [sid for sid, why in excluded.items() if why == f"no {between!r} label"]
         if no_group:
-            warnings.warn(f"Subject(s) {list(no_group)} have no {group!r} label and are left "
-                          "out of the demographics table.", PainmarkersWarning, stacklevel=2)
-        order = present if groups is None else [str(g) for g in groups]
+            warn(f"Subject(s) {no_group} have no {between!r} label and are left out of "
+                 "the demographics table.")
+        order = present if levels is None else [str(g) for g in as_list(levels, "levels")]
         absent = [g for g in order if g not in present]
         if absent:
-            raise DesignError(f"Group(s) {absent} absent from column {group!r} (present: "
+            raise DesignError(f"Group(s) {absent} absent from column {between!r} (present: "
                               f"{present}).")
+        excluded.update({sid: f"group {g!r} not in levels"
+                         for sid, g in zip(ids, labels, strict=True)
+                         if g is not None and g not in order})
     if sex is not None:
         require_columns(frame, [sex], "sex column")
         coded = np.array([None if pd.isna(v) else str(v).strip().lower() for v in frame[sex]],
@@ -135,7 +166,10 @@ def demographics_table(
     rows = []
     for g in order:
         mask = (labels == g).to_numpy()
-        row: dict[str, Any] = {"group": g, "n": int(mask.sum())}
+        row: dict[str, Any] = {
+            "group": g, "n": int(mask.sum()),
+            "n_excluded": sum(between is None or groups_of.get(sid) == g for sid in lost),
+        }
         for v in variables:
             x = values[v].to_numpy()[mask]
             x = x[~np.isnan(x)]
@@ -159,16 +193,60 @@ def demographics_table(
         rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs["painmarkers_table"] = "demographics"
-    table.attrs["excluded"] = format_excluded(no_group)
+    rank = {sid: i for i, sid in enumerate(groups_of)}
+    excluded = dict(sorted(excluded.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    table.attrs["excluded"] = format_excluded(excluded)
+    table.attrs["n_excluded"] = len(excluded)
     return table
 
 
+def _people(data: Cohort | pd.DataFrame, sessions: Any, *, between: str | None, within: str,
+            subject: str) -> tuple[pd.DataFrame, dict[str, str], dict[str, str], dict[str, Any]]:
+    """Who Table 1 tabulates and who ``sessions`` leaves out.
+
+    Returns the table of one row per subject to tabulate; ``{subject: reason}`` of
+    the subjects without the selected session (``"no 'pre' session"``); with a
+    ``{group: session}`` mapping, ``{subject: reason}`` of those whose group is not
+    mapped (``"group 'x' not in sessions"``) or who have no group label; and every
+    subject's group label, in order of first appearance.
+    """
+    selecting = sessions is not None and len(sessions) > 0
+    if isinstance(data, Cohort):
+        people = data.participants()
+        key = schema.SUBJECT
+        rows = pd.DataFrame([(sub.id, ses.label) for sub, ses in data.iter_sessions()],
+                            columns=[key, schema.SESSION])
+        if between is not None and between in people.columns:
+            rows[between] = rows[key].map(dict(zip(people[key], people[between],
+                                                   strict=True)))
+        sel = select_sessions(rows, sessions, within=schema.SESSION, between=between,
+                              subject=key, data=data)
+        frame = people[people[key].isin(set(sel.rows[key]))] if selecting else people
+    else:
+        sel = select_sessions(as_table(data), sessions, within=within, between=between,
+                              subject=subject, data=data)
+        frame = sel.rows
+    lost = dict(sel.lost) if selecting else {}
+    unmapped: dict[str, str] = {}
+    if selecting and isinstance(sessions, Mapping):
+        kept = set(subject_ids(sel.rows, schema.SUBJECT if isinstance(data, Cohort)
+                               else subject))
+        for sid in sel.order:
+            if sid not in kept and sid not in lost:
+                g = sel.groups[sid]
+                unmapped[sid] = (f"no {between!r} label" if g is None
+                                 else f"group {g!r} not in sessions")
+    return frame, lost, unmapped, {sid: sel.groups[sid] for sid in sel.order}
+
+
+@deprecate_positional(pre=2, post=3)
+@fill_doc
 def clinical_table(
     data: Cohort | pd.DataFrame,
     instruments: Sequence[str] | None = None,
+    *,
     pre: str = "pre",
     post: str = "post",
-    *,
     within: str = "session",
     subject: str = "subject_id",
     zero_baseline: str = "raise",
@@ -178,17 +256,16 @@ def clinical_table(
     Parameters
     ----------
     data : Cohort or pandas.DataFrame
-        A cohort (typically ``cohort.select(group="CLBP")``), its tidy table, or
+        A cohort (typically ``cohort.select(levels="CLBP")``), its tidy table, or
         a table with one row per subject and session.
     instruments : sequence of str or None, default=None
         Instruments to tabulate (e.g. ``["VAS", "RMDQ"]``); None takes every
         registered instrument that has a column in the data.
     pre, post : str, default="pre", "post"
-        Session labels in column ``within``.
+        Labels of the two sessions compared, in column ``within``.
     within : str, default="session"
         Column holding session labels.
-    subject : str, default="subject_id"
-        Column identifying subjects.
+    %(subject)s
     zero_baseline : {"raise", "nan"}, default="raise"
         Passed to :func:`painmarkers.stats.outcomes`: a zero baseline raises, or
         is left out of the percent change only (``percent_n`` says so).
@@ -198,7 +275,8 @@ def clinical_table(
     pandas.DataFrame
         One row per instrument, columns ``instrument``, ``percent_label`` (PPR
         for VAS/NRS, PDC for RMDQ/ODI, else ``"percent change"``), ``n``
-        (complete pairs), ``n_excluded``, ``excluded``, ``pre_mean``,
+        (complete pairs), ``n_excluded``, ``excluded`` (as
+        :func:`painmarkers.stats.paired_ttest`), ``pre_mean``,
         ``pre_sd``, ``post_mean``, ``post_sd``, ``percent_mean``, ``percent_sd``,
         ``percent_n``, ``mean_diff`` (pre - post), ``ci_low``, ``ci_high``,
         ``cohen_d`` (d_z), ``statistic`` (paired t), ``df``, ``p``. Numbers are
@@ -243,8 +321,9 @@ def clinical_table(
     for name in instruments:
         inst = get_instrument(name)
         column = name if name in frame.columns else inst.name
-        test = paired_ttest(frame, column, within, pre, post, subject=subject).iloc[0]
-        out = outcomes(frame, inst.name, pre, post, within=within, subject=subject,
+        test = paired_ttest(data, column, pre=pre, post=post, within=within,
+                            subject=subject).iloc[0]
+        out = outcomes(data, inst.name, pre=pre, post=post, within=within, subject=subject,
                        column=column, zero_baseline=zero_baseline)
         pct = out["percent_change"].dropna().to_numpy()
         rows.append({
@@ -267,14 +346,15 @@ def clinical_table(
 
 
 def _fmt(x: float, decimals: int) -> str:
-    return "---" if x is None or not np.isfinite(x) else f"{x:.{decimals}f}"
+    from painmarkers.reporting.formatting import MISSING
+
+    return MISSING if x is None or not np.isfinite(x) else f"{x:.{decimals}f}"
 
 
 def _fmt_p(p: float, decimals: int) -> str:
-    if p is None or not np.isfinite(p):
-        return "---"
-    floor = 10.0 ** -decimals
-    return f"<{floor:.{decimals}f}" if p < floor else f"{p:.{decimals}f}"
+    from painmarkers.reporting.formatting import format_p
+
+    return format_p(p, decimals)
 
 
 def format_table(table: pd.DataFrame, *, decimals: int = 2, p_decimals: int = 3) -> pd.DataFrame:
@@ -287,7 +367,8 @@ def format_table(table: pd.DataFrame, *, decimals: int = 2, p_decimals: int = 3)
     decimals : int, default=2
         Decimals of means, SDs and t.
     p_decimals : int, default=3
-        Decimals of p-values; smaller ones print as ``"<0.001"``.
+        Decimals of p-values, in APA style (:func:`format_p`: ``".012"``; smaller
+        ones print as ``"< .001"``).
 
     Returns
     -------
@@ -296,7 +377,8 @@ def format_table(table: pd.DataFrame, *, decimals: int = 2, p_decimals: int = 3)
         variable, ``"mean (SD)"``, plus ``"Female/Male (%)"`` as ``"54/46"``.
         Clinical: the layout of the seed's Table 2, one column per instrument
         (``"VAS (N=15) Mean±SD"``) and rows ``Pre``, ``Post``, the percent change
-        (``"PPR% or PDC%"``), ``t`` and ``p``. Missing numbers print as ``"---"``.
+        (``"PPR% or PDC%"``), ``t`` and ``p``. Missing numbers print as an em dash
+        (``"—"``).
 
     Raises
     ------
@@ -328,7 +410,7 @@ def format_table(table: pd.DataFrame, *, decimals: int = 2, p_decimals: int = 3)
                                                                  strict=True)])
         for v in variables:
             out[v] = [f"{_fmt(m, decimals)} ({_fmt(s, decimals)})"
-                      if np.isfinite(m) else "---"
+                      if np.isfinite(m) else _fmt(m, decimals)
                       for m, s in zip(table[f"{v}_mean"], table[f"{v}_sd"], strict=True)]
         if table["female_pct"].notna().any():
             out["Female/Male (%)"] = [f"{_fmt(f, 0)}/{_fmt(m, 0)}" for f, m in

@@ -64,7 +64,7 @@ def test_demographics_reproduces_seed_table1(seed_participants):
     shown = format_table(table)
     assert shown.loc["CLBP (N=15)", "age"] == "44.87 (10.89)"
     assert shown.loc["HC (N=10)", "bmi"] == "23.70 (5.46)"
-    assert shown.loc["HC (N=10)", "pain_duration_years"] == "---"
+    assert shown.loc["HC (N=10)", "pain_duration_years"] == "—"
     assert shown.loc["HC (N=10)", "Female/Male (%)"] == "60/40"
     assert shown.loc["CLBP (N=15)", "Female/Male (%)"] == "53/47"
 
@@ -75,7 +75,7 @@ def test_demographics_equals_pandas_groupby():
                        "arm": rng.choice(["A", "B", "C"], 30),
                        "age": rng.normal(40, 9, 30), "sex": rng.choice(["F", "M", None], 30)})
     df.loc[[2, 5], "age"] = np.nan
-    table = demographics_table(df, group="arm", variables=["age"], groups=["C", "A"])
+    table = demographics_table(df, between="arm", variables=["age"], levels=["C", "A"])
     assert list(table["group"]) == ["C", "A"]
     grouped = df.groupby("arm")["age"]
     for _, row in table.iterrows():
@@ -87,7 +87,7 @@ def test_demographics_equals_pandas_groupby():
         known = sub["sex"].notna().sum()
         assert row["sex_missing_n"] == len(sub) - known
         np.testing.assert_allclose(row["female_pct"], 100 * (sub["sex"] == "F").sum() / known)
-    everyone = demographics_table(df, group=None, variables=["age"], sex=None)
+    everyone = demographics_table(df, between=None, variables=["age"], sex=None)
     assert list(everyone["group"]) == ["all"] and everyone["n"].iloc[0] == 30
     np.testing.assert_allclose(everyone["age_mean"], df["age"].mean(), rtol=1e-12)
     assert everyone["female_pct"].isna().all()
@@ -95,7 +95,7 @@ def test_demographics_equals_pandas_groupby():
 
 def test_demographics_bad_input(seed_participants):
     with pytest.raises(DesignError, match=r"Group\(s\) \['Ctrl'\] absent from column 'group'"):
-        demographics_table(seed_participants, groups=["CLBP", "Ctrl"])
+        demographics_table(seed_participants, levels=["CLBP", "Ctrl"])
     bad = seed_participants.assign(age=seed_participants["age"].astype(object))
     bad.loc[3, "age"] = "forty"
     with pytest.raises(DataError, match=r"'age' must be numeric; subject 'sub-p03' has 'forty'"):
@@ -146,7 +146,7 @@ def test_clinical_table_reproduces_seed_table2(seed_clinical):
     assert shown.loc["Pre", "VAS (N=15) Mean±SD"] == "7.25±0.99"
     assert shown.loc["Post", "RMDQ (N=15) Mean±SD"] == "13.25±3.46"
     assert shown.loc["t", "RMDQ (N=15) Mean±SD"] == "12.72"
-    assert shown.loc["p", "VAS (N=15) Mean±SD"] == "<0.001"
+    assert shown.loc["p", "VAS (N=15) Mean±SD"] == "< .001"  # APA style
 
 
 def test_clinical_table_reports_exclusions_and_bad_input():
@@ -229,7 +229,7 @@ def test_clinical_table_reproduces_seed_table2_rmdq_row_with_pdc():
     np.testing.assert_allclose(row["p"], 2 * stats.t.sf(12.72, 14), rtol=1e-7)
     assert row["p"] < 0.001
     shown = format_table(clinical_table(cohort, ["RMDQ"]))["RMDQ (N=15) Mean±SD"]
-    assert list(shown) == ["15.58±3.40", "13.25±3.46", "15.89±7.82", "12.72", "<0.001"]
+    assert list(shown) == ["15.58±3.40", "13.25±3.46", "15.89±7.82", "12.72", "< .001"]
 
 
 def test_clinical_table_refuses_out_of_range_scores_in_a_table():
@@ -237,3 +237,64 @@ def test_clinical_table_refuses_out_of_range_scores_in_a_table():
                        "RMDQ": [15.0, 25.0, 12.0, 10.0, 20.0, 9.0]})
     with pytest.raises(ScoreRangeError, match=r"Subject 'b', session 'pre': RMDQ score 25"):
         clinical_table(df, "RMDQ")
+
+
+def _study_cohort():
+    """CLBP p0-p5 scanned pre and post, HC h0-h3 at baseline, one subject 'x0' of group 'X'.
+
+    Planted: p1 lost its 'pre' session (kept 'post'), h2 lost its only session (still a
+    subject of the cohort), x0 is of a group outside the comparison.
+    """
+    from painmarkers import ClinicalScore, Session, Subject
+
+    ages = {"p0": 40.0, "p1": 41.0, "p2": 52.0, "p3": 47.0, "p4": 39.0, "p5": 58.0,
+            "h0": 33.0, "h1": 36.0, "h2": 80.0, "h3": 42.0, "x0": 60.0}
+
+    def subject(sid, group, labels):
+        sessions = [Session(label, [ClinicalScore("VAS", 5.0)]) for label in labels]
+        return Subject(sid, group, covariates={"age": ages[sid], "sex": "F"},
+                       sessions=sessions)
+
+    subjects = [subject(f"p{i}", "CLBP", ["post"] if i == 1 else ["pre", "post"])
+                for i in range(6)]
+    subjects += [subject(f"h{i}", "HC", [] if i == 2 else ["baseline"]) for i in range(4)]
+    subjects.append(subject("x0", "X", ["baseline"]))
+    return Cohort(subjects), ages
+
+
+def test_demographics_with_sessions_names_everyone_it_could_not_place():
+    cohort, ages = _study_cohort()
+    sessions = {"CLBP": "pre", "HC": "baseline"}
+    table = demographics_table(cohort, sessions=sessions, variables=["age"]).set_index("group")
+    assert list(table.index) == ["CLBP", "HC"]
+    assert list(table["n"]) == [5, 3] and list(table["n_excluded"]) == [1, 1]
+    assert table.attrs["excluded"] == ("p1 (no 'pre' session); h2 (no 'baseline' session); "
+                                       "x0 (group 'X' not in sessions)")
+    assert table.attrs["n_excluded"] == 3
+    assert table["n"].sum() + table.attrs["n_excluded"] == len(cohort)
+    np.testing.assert_allclose(table.loc["CLBP", "age_mean"],
+                               np.mean([ages[s] for s in ("p0", "p2", "p3", "p4", "p5")]),
+                               rtol=1e-12)
+    np.testing.assert_allclose(table.loc["HC", "age_sd"],
+                               np.std([ages[s] for s in ("h0", "h1", "h3")], ddof=1),
+                               rtol=1e-12)
+    # the wide table (one row per subject and session) gives the same table; h2 has no row
+    wide = demographics_table(cohort.wide(), sessions=sessions, variables=["age"])
+    pd.testing.assert_frame_equal(wide.set_index("group")[["n", "age_mean", "age_sd"]],
+                                  table[["n", "age_mean", "age_sd"]])
+    assert wide.attrs["excluded"] == "p1 (no 'pre' session); x0 (group 'X' not in sessions)"
+
+
+def test_demographics_without_sessions_tabulates_every_participant_and_lists_levels_left_out():
+    cohort, ages = _study_cohort()
+    table = demographics_table(cohort, levels=["CLBP", "HC"], variables=["age"])
+    assert list(table["n"]) == [6, 4] and list(table["n_excluded"]) == [0, 0]
+    assert table.attrs["excluded"] == "x0 (group 'X' not in levels)"
+    assert table["n"].sum() + table.attrs["n_excluded"] == len(cohort)
+    one_session = demographics_table(cohort, between=None, sessions="baseline",
+                                     variables=["age"])
+    assert list(one_session["n"]) == [4] and list(one_session["n_excluded"]) == [7]
+    np.testing.assert_allclose(one_session["age_mean"],
+                               np.mean([ages[s] for s in ("h0", "h1", "h3", "x0")]), rtol=1e-12)
+    with pytest.raises(DataError, match=r"appears more than once.*sessions="):
+        demographics_table(cohort.wide(), variables=["age"])
