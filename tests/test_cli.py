@@ -51,7 +51,7 @@ def test_demo_refuses_non_empty_folder(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 1
     assert "is not empty" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path), "--quiet", "--overwrite"]) == 1
-    assert "not a painmarkers demo folder" in capsys.readouterr().err
+    assert "does not look like a painmarkers demo folder" in capsys.readouterr().err
     assert (tmp_path / "mine.txt").read_text() == "user data"
 
 
@@ -61,8 +61,9 @@ def test_bad_design_is_usage_error():
     assert exc.value.code == 2
 
 
-@pytest.mark.parametrize("design", ["rtms_alff_clbp", "qsm_fc_clbp"])
-def test_demo_passes_design_and_prints_report_path(tmp_path, capsys, monkeypatch, design):
+@pytest.mark.parametrize("design", ["rtms_alff_clbp", "qsm_fc_clbp", "rtms_sham_trial"])
+def test_demo_passes_design_and_prints_report_spec_and_rerun_command(tmp_path, capsys,
+                                                                     monkeypatch, design):
     from types import SimpleNamespace
 
     import painmarkers.study
@@ -71,13 +72,112 @@ def test_demo_passes_design_and_prints_report_path(tmp_path, capsys, monkeypatch
 
     def fake_run_demo(**kwargs):
         calls.append(kwargs)
-        return SimpleNamespace(report_path=kwargs["out_dir"] / "results" / "report.html")
+        out = kwargs["out_dir"]
+        return SimpleNamespace(report_path=out / "results" / "report.html",
+                               spec=SimpleNamespace(source=out / "study.toml"))
 
     monkeypatch.setattr(painmarkers.study, "run_demo", fake_run_demo)
-    assert main(["demo", "--design", design, "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    out = tmp_path / "my demo"
+    assert main(["demo", "--design", design, "--out", str(out), "--quiet"]) == 0
     assert calls[0]["design"] == design and calls[0]["progress"] is False
-    report = tmp_path / "d" / "results" / "report.html"
-    assert capsys.readouterr().out.strip() == f"Report: {report}"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"Report: {out / 'results' / 'report.html'}",
+                     f"Study specification: {out / 'study.toml'}",
+                     "Rerun the analysis (e.g. after editing the specification):",
+                     f"  painmarkers run '{out / 'study.toml'}' --overwrite"]
+
+
+def test_demo_and_simulate_help_name_every_design():
+    """Every simulator design is a choice of 'demo' and 'simulate' and is described in the
+    demo's help text."""
+    from painmarkers.cli import _parser
+    from painmarkers.datasets import list_designs
+
+    sub = next(a for a in _parser()._actions if a.dest == "command").choices
+    for command in ("demo", "simulate"):
+        design = next(a for a in sub[command]._actions if a.dest == "design")
+        assert tuple(design.choices) == tuple(list_designs()), command
+    for name in list_designs():
+        assert name in sub["demo"].description, name
+
+
+def test_rerun_command_quotes_the_path():
+    import shlex
+
+    from painmarkers.study import rerun_command
+
+    command = rerun_command("/data/my study/it's.toml")
+    assert shlex.split(command) == ["painmarkers", "run", "/data/my study/it's.toml",
+                                    "--overwrite"]
+
+
+def test_demo_smoothness_makes_grf_valid():
+    """max(6 mm, 3 voxels): the seed's kernel on a 2 mm grid, 3 voxels on coarser ones."""
+    from painmarkers.study import demo_fwhm_mm
+
+    assert [demo_fwhm_mm(r) for r in (2, 3, 4, 5, 6)] == [6.0, 9.0, 12.0, 15.0, 18.0]
+
+
+def test_simulate_passes_fwhm_and_progress(tmp_path, monkeypatch, capsys):
+    import painmarkers.datasets
+
+    calls = []
+
+    def fake_simulate(**kwargs):
+        calls.append(kwargs)
+        return kwargs["out_dir"]
+
+    monkeypatch.setattr(painmarkers.datasets, "simulate_cohort", fake_simulate)
+    assert main(["simulate", "--out", str(tmp_path / "b"), "--fwhm", "12"]) == 0
+    assert calls[-1]["fwhm_mm"] == 12.0 and calls[-1]["progress"] is True
+    assert main(["simulate", "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    # default: None, the simulator's own default per design (6 mm seeds, 12 mm trial)
+    assert calls[-1]["fwhm_mm"] is None and calls[-1]["progress"] is False
+
+
+def test_demo_progress_covers_every_long_step(tmp_path, capsys, monkeypatch):
+    """A (small) demo prints a line per step (simulation, specification, extraction, each
+    analysis, each correction, the classifier) and bars over sessions; --quiet prints
+    only the final lines, and the printed rerun command works."""
+    import shlex
+
+    import painmarkers.datasets
+    import painmarkers.study.demo as demo
+
+    real_simulate = painmarkers.datasets.simulate_cohort
+    real_text = demo.demo_spec_text
+
+    def small_simulation(**kwargs):
+        return real_simulate(**{**kwargs, "n_clbp": 5, "n_hc": 5, "n_volumes": 64})
+
+    def small_spec(design, **kwargs):
+        return real_text(design, random_state=kwargs.get("random_state", 0),
+                         n_permutations=20).replace("n_repeats = 5", "n_repeats = 1")
+
+    monkeypatch.setattr(painmarkers.datasets, "simulate_cohort", small_simulation)
+    monkeypatch.setattr(demo, "demo_spec_text", small_spec)
+    out = tmp_path / "d"
+    assert main(["demo", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    for expected in ("[painmarkers] simulating the rtms_alff_clbp study",
+                     "smoothness 12 mm FWHM", "simulating sessions:",
+                     "wrote the study specification", "extracting", "extract:",
+                     "analysis ppr_vas (outcomes)", "alff_paired_pre_vs_post: GRF",
+                     "alff_paired_pre_vs_post: permutation test, 20 permutations",
+                     "sma_alff_clbp_vs_hc: classifier", "done in"):
+        assert expected in text, expected
+    assert main(["demo", "--out", str(out), "--overwrite", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "simulating" not in captured.out + captured.err
+    lines = captured.out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        "Report", "Study specification", "Rerun the analysis (e.g. after editing the "
+        "specification)"]
+    command = shlex.split(lines[3])
+    assert command[:2] == ["painmarkers", "run"]
+    assert main([*command[1:], "--quiet"]) == 0  # the printed command reruns the study
+    assert (out / "results" / "report.html").is_file()
 
 
 def test_value_errors_are_clean_messages_not_tracebacks(tmp_path, capsys, monkeypatch):
@@ -113,3 +213,31 @@ def test_simulate_small_dataset_from_the_command_line(tmp_path, capsys):
     assert truth["parameters"]["n_volumes"] == 64
     assert truth["parameters"]["n_high_motion"] == 1
     assert len(truth["high_motion_sessions"]) == 1
+
+
+SUBCOMMANDS = ["demo", "check", "run", "simulate", "instruments", "extractors"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    """`painmarkers COMMAND --help` describes the command and every option."""
+    from painmarkers.cli import _parser
+
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]
+    assert sub.description and len(sub.description) > 40
+    assert " ".join(sub.description.split()[:4]) in " ".join(text.split())
+    for action in sub._actions:
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help"
+    assert "PAINMARKERS_TRACEBACK" in text  # the exit statuses
+
+
+def test_top_level_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for command in SUBCOMMANDS:
+        assert command in text

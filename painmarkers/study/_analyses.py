@@ -17,6 +17,10 @@ from painmarkers import schema
 from painmarkers.exceptions import DesignError, SpecError
 from painmarkers.model import Cohort, get_instrument
 from painmarkers.study._context import RunContext
+from painmarkers.study._pattern_analyses import PATTERN_HANDLERS
+from painmarkers.study._prediction_analyses import PREDICTION_HANDLERS
+from painmarkers.study._seed_figures import HANDLERS as _SEED_HANDLERS
+from painmarkers.study._seed_figures import cite as _cite
 from painmarkers.study.spec import AnalysisSpec
 
 Handler = Callable[[RunContext, Cohort, AnalysisSpec], dict[str, Any]]
@@ -50,30 +54,56 @@ def expand_variables(cohort: Cohort, names: str | Sequence[str], where: str) -> 
 
 
 def _select(cohort: Cohort, group: Any = None, session: Any = None) -> Cohort:
-    return cohort.select(group=group, session=session) if (group or session) else cohort
+    return cohort.select(levels=group, sessions=session) if (group or session) else cohort
+
+
+def _words(value: Any) -> str:
+    """A label or a list of labels as text: ``CLBP``, ``CLBP and HC``."""
+    if isinstance(value, list | tuple):
+        return " and ".join(map(str, value))
+    return str(value)
 
 
 def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,
            columns: Sequence[str] | None = None, *, collapsed: bool = False,
            shown: pd.DataFrame | None = None,
-           rename: Mapping[str, str] | None = None) -> None:
-    """Save ``frame`` as TSV and show ``shown`` (default: ``frame``) in the report.
+           rename: Mapping[str, str] | None = None,
+           highlight: Sequence[bool] | None = None) -> None:
+    """Save ``frame`` (TSV, CSV; Markdown and LaTeX of the shown table) and show ``shown``.
 
-    An ``excluded`` column with no entry is not shown (``n_excluded`` says 0).
+    An ``excluded`` column with no entry is not shown (``n_excluded`` says 0). Means and
+    differences of measures sharing one unit (QSM in ppm) get it in their headers.
     """
-    ctx.save_table(name, frame)
+    from painmarkers.reporting.labels import measure_unit, with_unit
+
     shown = frame if shown is None else shown
     if columns:
         shown = shown[[c for c in columns if c in shown.columns]]
-    if "excluded" in shown.columns and not shown["excluded"].notna().any():
-        shown = shown.drop(columns="excluded")
-    elif "excluded" in shown.columns:
-        shown = shown.assign(excluded=shown["excluded"].fillna(""))
-    shown = shown.rename(columns=dict(rename or {}))
+    if "excluded" in shown.columns:
+        shown = shown.assign(excluded=shown["excluded"].astype(object).fillna("").astype(str))
+        if not shown["excluded"].str.strip().any():
+            shown = shown.drop(columns="excluded")
+    if "contrast" in shown.columns and shown["contrast"].nunique() <= 1:
+        shown = shown.drop(columns="contrast")  # one contrast: the caption says it
+    rename = dict(rename or {})
+    if "dv" in shown.columns and len(shown):
+        units = {measure_unit(v) for v in shown["dv"]}
+        if len(units) == 1 and None not in units:
+            unit = units.pop()
+            for col in ("mean_x", "mean_y", "mean_diff", "ci_low", "ci_high"):
+                rename[col] = with_unit(rename.get(col, _HEADERS.get(col, col)), unit)
     for col in ("dv", "x", "y"):  # readable measure names; the TSV keeps the columns
         if col in shown.columns:
             shown = shown.assign(**{col: shown[col].map(_label)})
-    ctx.report.table(shown, caption=caption, collapsed=collapsed)
+    shown = shown.rename(columns={**_HEADERS, **rename})
+    ctx.save_table(name, frame, shown=shown, caption=caption)
+    ctx.report.table(shown, caption=caption, collapsed=collapsed, highlight=highlight)
+
+
+#: Report headers of result columns (the table files keep the column names).
+_HEADERS = {"dv": "measure", "n_excluded": "n excluded", "p_adjusted": "p (adjusted)",
+            "ci_low": "95% CI low", "ci_high": "95% CI high", "cohen_d": "Cohen's d",
+            "hedges_g": "Hedges' g", "mean_diff": "mean difference"}
 
 
 #: How features are written in the report (``alff__mPFC`` -> ``ALFF (mPFC)``).
@@ -89,6 +119,14 @@ def _label(column: Any) -> Any:
     if feature.startswith("seed_fc_"):
         return f"FC {feature[len('seed_fc_'):]} - {roi}"
     return f"{_FEATURE_LABELS.get(feature, feature.replace('_', ' '))} ({roi})"
+
+
+def _names(names: Any) -> str:
+    """Features, measures or instruments of a spec as a reader sees them (``alff`` -> ALFF)."""
+    from painmarkers.reporting.labels import feature_label
+
+    names = [names] if isinstance(names, str) else list(names)
+    return ", ".join(feature_label(n) if "__" not in n else str(_label(n)) for n in names)
 
 
 def _unit(instrument: str) -> str:
@@ -130,16 +168,26 @@ def run_demographics(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dic
     present = set(cohort.participants().columns)
     variables = [v for v in p["variables"] if v in present]
     missing = [v for v in p["variables"] if v not in present]
-    table = demographics_table(cohort, group=p["group"], variables=variables,
+    # an ungrouped dataset (no participants.tsv or no group column) gets one row for all
+    group = p["between"] if cohort.groups or p["between"] != schema.GROUP else None
+    table = demographics_table(cohort, between=group, variables=variables,
                                sex=p["sex"] if p["sex"] in present else None)
     ctx.report.section("Participants (Table 1)")
+    if group is None:
+        ctx.report.text("The dataset has no group labels: one row for all participants.",
+                        note=True)
     if missing:
-        ctx.report.text(f"Not in participants.tsv, so not tabulated: {missing}.", note=True)
+        ctx.report.text(f"Not in participants.tsv, so not tabulated: {', '.join(missing)}.",
+                        note=True)
+    if table.attrs.get("excluded"):
+        ctx.report.text(f"Not in Table 1 ({table.attrs['n_excluded']}): "
+                        f"{table.attrs['excluded']}.", note=True)
     ctx.save_table(spec.name, table)
     shown = format_table(table).rename(columns=_UNITS).rename_axis("group (N)").reset_index()
     ctx.report.table(shown, caption=f"Table 1. Demographics of the {len(cohort)} participants "
-                                    "analysed: mean (SD); sex as % female/male; --- not "
-                                    "applicable")
+                                    "analysed: mean (SD); sex as % female/male; — not "
+                                    "applicable"
+                                    f"{_cite(spec)}")
     return _record(spec, n=len(cohort), missing_variables=missing)
 
 
@@ -147,7 +195,7 @@ def run_clinical_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> d
     from painmarkers.reporting import clinical_table, format_table
 
     p = spec.params
-    data = _select(cohort, group=p["group"])
+    data = _select(cohort, group=p["levels"])
     instruments = [get_instrument(i).name for i in p["instruments"]]
     table = clinical_table(data, instruments, pre=p["pre"], post=p["post"])
     ctx.report.section("Pain and disability before and after (Table 2)")
@@ -160,7 +208,8 @@ def run_clinical_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> d
     ctx.report.table(format_table(table).rename_axis("").reset_index(),
                      caption=f"Table 2. {', '.join(instruments)} ({units}) {p['pre']} and "
                              f"{p['post']}: mean ± SD; percent change (PPR for pain, PDC for "
-                             f"disability); paired t-test ({p['pre']} vs {p['post']})")
+                             f"disability); paired t-test ({p['pre']} vs {p['post']})"
+                             f"{_cite(spec)}")
     return _record(spec, n=len(data))
 
 
@@ -168,7 +217,7 @@ def run_outcomes(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[st
     from painmarkers.stats import outcomes
 
     p = spec.params
-    data = _select(cohort, group=p["group"])
+    data = _select(cohort, group=p["levels"])
     frame = outcomes(data, p["instrument"], pre=p["pre"], post=p["post"])
     ok = frame[frame["excluded_reason"].isna()] if "excluded_reason" in frame else frame
     inst = get_instrument(p["instrument"]).name
@@ -197,13 +246,12 @@ def run_paired(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str,
     from painmarkers.stats import paired_ttest
 
     p = spec.params
-    data = _select(cohort, group=p["group"])
+    data = _select(cohort, group=p["levels"])
     dvs = expand_variables(data, p["dv"], f"analysis {spec.name!r}")
     frame = _adjust(paired_ttest(data, dv=dvs, pre=p["pre"], post=p["post"]))
-    ctx.report.section(f"Paired t-tests: {', '.join(map(str, np.atleast_1d(p['dv'])))} "
-                       f"({p['pre']} − {p['post']})")
+    ctx.report.section(f"Paired t-tests: {_names(p['dv'])} ({p['pre']} − {p['post']})")
     if len(frame) > 1:
-        ctx.report.text("p_adjusted: Benjamini-Hochberg FDR across the rows of this table.",
+        ctx.report.text("p (adjusted): Benjamini-Hochberg FDR across the rows of this table.",
                         note=True)
     _table(ctx, spec.name, frame, f"Paired t-tests (difference = {p['pre']} − {p['post']})",
            _TEST_SHOWN, rename={"mean_x": f"mean {p['pre']}", "mean_y": f"mean {p['post']}",
@@ -216,43 +264,61 @@ def run_two_sample(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[
 
     p = spec.params
     dvs = expand_variables(cohort, p["dv"], f"analysis {spec.name!r}")
-    frame = _adjust(two_sample_ttest(cohort, dv=dvs, groups=tuple(p["groups"]),
-                                     equal_var=bool(p["equal_var"]), session=p["sessions"]))
-    g = p["groups"]
-    ctx.report.section(f"Two-sample t-tests: {g[0]} vs {g[1]}")
+    frame = _adjust(two_sample_ttest(cohort, dv=dvs, levels=tuple(p["levels"]),
+                                     equal_var=bool(p["equal_var"]), sessions=p["sessions"]))
+    g = p["levels"]
+    ctx.report.section(f"Two-sample t-tests: {_names(p['dv'])}, {g[0]} vs {g[1]}")
     if p["sessions"]:
-        ctx.report.text(f"Sessions compared: {dict(p['sessions'])}.", note=True)
+        ctx.report.text("Sessions compared: " + ", ".join(
+            f"{g} {ses}" for g, ses in dict(p["sessions"]).items()) + ".", note=True)
     _table(ctx, spec.name, frame, f"Two-sample t-tests ({g[0]} − {g[1]}; "
            + ("Welch" if not p["equal_var"] else "Student") + ")", _TEST_SHOWN,
            rename={"mean_x": f"mean {g[0]}", "mean_y": f"mean {g[1]}", "statistic": "t"})
     return _record(spec, n=[int(v) for v in frame["n"]], dv=dvs)
 
 
+def _axis_label(column: str) -> str:
+    """``ALFF (mPFC)``, ``QSM (Postcentral_L) (ppm)``, ``VAS (cm)``: a label with its unit."""
+    from painmarkers.reporting.labels import measure_unit, with_unit
+
+    return with_unit(str(_label(column)), measure_unit(column))
+
+
 def run_correlation(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
-    from painmarkers.reporting.plots import plot_correlation
+    from painmarkers.reporting.plots import correlation_caption, plot_correlation
     from painmarkers.stats import correlate
 
     p = spec.params
-    data = _select(cohort, group=p["group"], session=p["session"])
+    data = _select(cohort, group=p["levels"])  # sessions= counts who lacks the session
     ys = expand_variables(data, p["y"], f"analysis {spec.name!r}")
     x = expand_variables(data, p["x"], f"analysis {spec.name!r}")[0]
     frame = correlate(data, x=x, y=ys, method=p["method"],
-                      covariates=p["covariates"] or None)
+                      covariates=p["covariates"] or None, sessions=p["sessions"])
     frame = _adjust(frame, p["correction"])
-    where = f" ({p['session']})" if p["session"] else ""
-    ctx.report.section(f"Correlations of {x} with {p['y']}{where}")
-    _table(ctx, spec.name, frame, f"{p['method'].capitalize()} correlations"
-           + (f"; p_adjusted by {p['correction']}" if p["correction"] else ""), _CORR_SHOWN)
+    where = f" ({p['sessions']})" if p["sessions"] else ""
+    covs = list(p["covariates"] or [])
+    kind = f"Partial {p['method'].capitalize()}" if covs else p["method"].capitalize()
+    adjusted = f" adjusted for {', '.join(covs)}" if covs else ""
+    ctx.report.section(f"Correlations of {_names(x)} with {_names(p['y'])}{where}{adjusted}")
+    _table(ctx, spec.name, frame, f"{kind} correlations{adjusted} (r with 95% CI by Fisher z)"
+           + (f"; p (adjusted) by {p['correction']}" if p["correction"] else ""), _CORR_SHOWN)
     wide = data.wide()
+    if p["sessions"]:
+        wide = wide[wide[schema.SESSION] == p["sessions"]]
+    covariates = (wide[covs].apply(pd.to_numeric, errors="coerce") if covs else None)
+    scope = ", ".join(_words(v) for v in (p["levels"], p["sessions"]) if v)
     top = frame.reindex(frame["r"].abs().sort_values(ascending=False).index).head(2)
     for _, row in top.iterrows():
+        xlabel, ylabel = _axis_label(row["x"]), _axis_label(row["y"])
         fig = plot_correlation(wide[row["x"]], wide[row["y"]], r=row["r"],
                                ci=(row["ci_low"], row["ci_high"]), p=row["p"],
-                               xlabel=_label(row["x"]), ylabel=_label(row["y"]))
+                               xlabel=xlabel, ylabel=ylabel, method=p["method"],
+                               covariates=covariates, covariate_names=covs or None)
         ctx.save_figure(f"{spec.name}_{row['y']}", fig,
-                        caption=f"{_label(row['y'])} vs {row['x']}{where}: {p['method']} r "
-                                f"with its 95 % CI (Fisher z), uncorrected p and n; line = least "
-                                f"squares (cf. seed Figure 5)")
+                        caption=correlation_caption(xlabel, ylabel, method=p["method"],
+                                                    covariates=covs, n=int(row["n"]),
+                                                    where=scope)
+                        + _cite(spec))
     return _record(spec, n=[int(v) for v in frame["n"]], y=ys)
 
 
@@ -312,7 +378,6 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
         permutation_cluster_correct,
         voxelwise_ttest,
     )
-    from painmarkers.reporting.plots import plot_stat_map
 
     p = spec.params
     feature, design = p["feature"], p["design"]
@@ -321,7 +386,7 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
     kwargs: dict[str, Any] = {}
     if design == "paired":  # the shapes of 'sessions' were checked when the spec was read
         s = p["sessions"] or ["pre", "post"]
-        data = _select(cohort, group=p["group"])
+        data = _select(cohort, group=p["levels"])
         a_imgs, a_keys = _maps(data, feature, session=s[0])
         b_imgs, b_keys = _maps(data, feature, session=s[1])
         a_sub, b_sub = [k[0] for k in a_keys], [k[0] for k in b_keys]
@@ -331,11 +396,11 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
         ib = [b_imgs[b_sub.index(x)] for x in both]
         imgs, labels, subjects = ia + ib, [s[0]] * len(both) + [s[1]] * len(both), both + both
         keys = list(zip(subjects, labels))
-        kwargs = {"groups": labels, "subjects": subjects}
+        kwargs = {"labels": labels, "subjects": subjects}
         contrast = f"{s[0]} − {s[1]}"
         perm_kwargs = dict(kwargs)
     elif design == "two_sample":
-        g = p["groups"] or list(cohort.groups)
+        g = p["levels"] or list(cohort.groups)
         sessions = p["sessions"] or {}
         imgs, labels, keys = [], [], []
         for grp in g:
@@ -343,39 +408,55 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
             imgs += gi
             keys += gk
             labels += [grp] * len(gi)
-        kwargs = {"groups": labels}
+        kwargs = {"labels": labels}
         perm_kwargs = dict(kwargs)
         contrast, dropped = f"{g[0]} − {g[1]}", []
     elif design == "one_sample":
-        imgs, keys = _maps(cohort, feature, group=p["group"], session=p["session"])
+        imgs, keys = _maps(cohort, feature, group=p["levels"], session=p["sessions"])
         kwargs, perm_kwargs, contrast, dropped = {}, {}, "mean", []
     else:
         raise SpecError(f"analysis {spec.name!r}: design {design!r} is not run by the study "
                         "runner yet; use painmarkers.inference.voxelwise_ttest directly.")
-    ctx.report.section(f"Voxelwise {design.replace('_', '-')} t-test of {feature}: {contrast}")
+    from painmarkers.reporting.labels import feature_label
+
+    ctx.report.section(f"Voxelwise {design.replace('_', '-')} t-test of "
+                       f"{feature_label(feature)}: {contrast}")
+    if not p["covariates"]:
+        ctx.report.text("No covariates in the model.", note=True)
     if dropped:
-        ctx.report.text(f"Excluded (one of the two sessions missing): {dropped}.", note=True)
+        ctx.report.text("Excluded (one of the two sessions missing): "
+                        + ", ".join(f"sub-{d}" for d in dropped) + ".", note=True)
     if p["covariates"]:
         covariates = _covariate_frame(cohort, p["covariates"], keys, where)
         kwargs["covariates"] = covariates
         perm_kwargs["covariates"] = covariates
-        ctx.report.text(f"Covariates in the model: {list(covariates.columns)} (mean-centred; "
-                        "two-level text columns coded 0/1).", note=True)
+        ctx.report.text(f"Covariates in the model: {', '.join(covariates.columns)} "
+                        "(mean-centred; two-level text columns coded 0/1).", note=True)
     res = voxelwise_ttest(imgs, design=design, mask_img=mask, **kwargs)
     out = ctx.out_dir / "maps" / spec.name
     res.save(out / "glm")
     ctx.maps[f"{spec.name}/t"] = out / "glm"
     record = _record(spec, n=len(imgs), n_subjects=len({k[0] for k in keys}),
                      df=float(res.df), contrast=contrast, dropped=dropped)
-    ctx.report.text(res.summary(), preformatted=True)
+    fwhm_mm = [round(float(v), 2) for v in res.smoothness.fwhm_mm]
+    fwhm_vox = [round(float(v), 2) for v in res.smoothness.fwhm_voxels]
+    record.update(fwhm_mm=fwhm_mm, fwhm_voxels=fwhm_vox)
+    ctx.report.text(f"Residual smoothness: FWHM {', '.join(f'{v:g}' for v in fwhm_mm)} mm "
+                    f"({', '.join(f'{v:g}' for v in fwhm_vox)} voxels) along x, y, z.",
+                    note=True)
+    ctx.report.text(res.summary(), preformatted=True, summary="GLM summary")
+    first = True
     for method in p["correction"]:
         if method == "grf":
+            ctx.log(f"  {spec.name}: GRF cluster inference")
             cres = grf_cluster_correct(res.t_img, voxel_p=p["voxel_p"], cluster_p=p["cluster_p"],
                                        two_tailed=p["two_tailed"], stat="t", df=res.df,
                                        smoothness=res.smoothness, mask_img=mask,
                                        method=p["grf_method"])
             title = f"GRF ({p['grf_method'].upper()})"
         else:
+            ctx.log(f"  {spec.name}: permutation test, {p['n_permutations']} permutations "
+                    f"of {len(imgs)} maps")
             cres = permutation_cluster_correct(
                 imgs, design=design, mask_img=mask, voxel_p=p["voxel_p"],
                 two_tailed=p["two_tailed"], n_permutations=p["n_permutations"],
@@ -383,24 +464,90 @@ def run_voxelwise(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
             title = f"permutation ({p['n_permutations']} permutations)"
         cres.save(out / method)
         ctx.maps[f"{spec.name}/{method}"] = out / method
-        table = cres.to_frame()
-        ctx.report.text(f"{title}: {cres.summary()}", preformatted=True)
-        sig = (table[table["significant"].astype(bool)] if "significant" in table
-               else table)
-        _table(ctx, f"{spec.name}_{method}_clusters", table,
-               f"Significant clusters of {feature} ({contrast}), {title}: {len(sig)} of "
-               f"{len(table)} supra-threshold clusters (all are in tables/"
-               f"{spec.name}_{method}_clusters.tsv); peak MNI coordinates in mm, "
-               "cf. seed Table 3", _CLUSTER_SHOWN, shown=sig)
-        fig = plot_stat_map(cres.thresholded_img, title=f"{feature} {contrast}: {title}",
-                            threshold=1e-6)
-        ctx.save_figure(f"{spec.name}_{method}", fig,
-                        caption=f"{feature}, {contrast} (n = {len(imgs)} maps): t values of "
-                                f"the significant clusters, {title}, voxel p < "
-                                f"{p['voxel_p']:g}, cluster p < {p['cluster_p']:g}; axial "
-                                "slices, MNI z in mm (cf. seed Figures 3-4)")
+        table = _report_clusters(ctx, spec, cres, method, title, contrast, mask,
+                                 df=float(res.df), n_maps=len(imgs), glass=first)
+        first = False
         record[f"{method}_n_clusters"] = len(table)
+        record[f"{method}_flagged_clusters"] = [
+            int(c) for c in table.loc[table["significant"].astype(bool)
+                                      & table["anatomy_flag"].astype(bool), "cluster_id"]]
     return record
+
+
+#: Report headers of cluster tables (the TSV keeps the column names).
+_CLUSTER_HEADERS = {"cluster_id": "cluster", "size_voxels": "voxels",
+                    "size_mm3": "volume (mm³)", "p_cluster": "p (cluster, FWE)",
+                    "peak_stat": "peak t", "peak_z": "peak z", "peak_mni_x": "MNI x",
+                    "peak_mni_y": "MNI y", "peak_mni_z": "MNI z", "aal": "AAL",
+                    "harvard_oxford": "Harvard-Oxford", "tissue": "tissue at peak",
+                    "anatomy_flag": "check"}
+
+
+def _threshold(p: float) -> str:
+    """A significance threshold as written in a paper: ``.01``, ``.001``."""
+    return f"{float(p):g}".replace("0.", ".", 1)
+
+
+def _report_clusters(ctx: RunContext, spec: AnalysisSpec, cres, method: str, title: str,
+                     contrast: str, mask, *, df: float, n_maps: int, glass: bool
+                     ) -> pd.DataFrame:
+    """Cluster table (with the tissue at each peak), montage and glass brain of one correction."""
+    from painmarkers.reporting import flag_clusters, plot_glass_brain, plot_stat_map
+    from painmarkers.reporting.labels import feature_label
+
+    p = spec.params
+    feature = feature_label(p["feature"])
+    table = flag_clusters(cres.to_frame())
+    ctx.report.text(f"{title}: {cres.summary()}", preformatted=True,
+                    summary=f"{title}: summary of the correction")
+    sig = table[table["significant"].astype(bool)]
+    shown = sig.assign(sign=sig["sign"].map({1: "+", -1: "−"}))
+    tails = "two-tailed" if p["two_tailed"] else "one-tailed"
+    thresholds = f"voxel p < {_threshold(p['voxel_p'])}, cluster p < " \
+                 f"{_threshold(p['cluster_p'])}, {tails}"
+    columns = [*_CLUSTER_SHOWN, "tissue"] + (["anatomy_flag"] if sig["anatomy_flag"].any()
+                                             else [])
+    _table(ctx, f"{spec.name}_{method}_clusters", table,
+           f"Significant clusters of {feature} ({contrast}), {title}, {thresholds}: {len(sig)} "
+           f"of {len(table)} supra-threshold clusters (all are in tables/"
+           f"{spec.name}_{method}_clusters.tsv); peak MNI coordinates in mm; tissue at the "
+           f"peak from the Neuromorphometrics atlas{_cite(spec)}",
+           columns, shown=shown, rename=_CLUSTER_HEADERS,
+           highlight=list(shown["anatomy_flag"].astype(bool)))
+    flagged = sig[sig["anatomy_flag"].astype(bool)]
+    if len(flagged):
+        ctx.report.text(
+            f"Anatomical check: {len(flagged)} significant cluster(s) peak outside grey matter: "
+            + "; ".join(f"cluster {int(r.cluster_id)} ({r.anatomy_flag})"
+                        for r in flagged.itertuples())
+            + ". Effects of resting-state measures lie in grey matter; a peak in a ventricle, "
+            "white matter or outside the brain suggests an artefact (CSF pulsation, motion, "
+            "registration) or a peak displaced by a coarse grid. Inspect these clusters before "
+            "interpreting them.", warning=True)
+    a, _, b = contrast.partition(" − ")
+    colours = (f"red: {a} > {b}, blue: {a} < {b}" if b else "red: positive, blue: negative")
+    # a two-tailed t map is signed even when clusters of one sign survive
+    signed = True if p["two_tailed"] else None
+    scale = ("diverging colour scale centred at 0" if p["two_tailed"]
+             else "sequential colour scale from 0")
+    what = (f"{feature}, {contrast} (n = {n_maps} maps): t values (df = {df:g}) of the voxels "
+            f"in significant clusters, {title}, {thresholds}; other voxels transparent")
+    if glass:
+        fig = plot_glass_brain(cres.thresholded_img, title=f"{feature} {contrast}: {title}",
+                               stat="t", df=df, signed=signed)
+        ctx.save_figure(f"{spec.name}_{method}_glass", fig,
+                        caption=f"{what}. Glass brain: maximum-intensity projections "
+                                f"(sagittal, coronal, axial; L = left); {colours}"
+                                f"{_cite(spec)}.")
+    fig = plot_stat_map(cres.thresholded_img, title=f"{feature} {contrast}: {title}",
+                        stat="t", df=df, mask_img=mask, clusters=table, threshold=1e-6,
+                        signed=signed)
+    where = ("axial slices through the peaks of the largest significant clusters" if len(sig)
+             else "no significant cluster; axial slices spread over the brain mask")
+    ctx.save_figure(f"{spec.name}_{method}", fig,
+                    caption=f"{what}. {where.capitalize()} (MNI z in mm; L = left); {scale}, "
+                            f"{colours}{_cite(spec)}.")
+    return table
 
 
 def _common_mask(cohort: Cohort):
@@ -426,14 +573,6 @@ def run_classifier(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[
     from painmarkers.prediction import evaluate_biomarker
 
     p = spec.params
-    sessions: Mapping[str, str] | None = p["sessions"]
-    wide = cohort.wide()
-    if sessions:
-        keep = np.zeros(len(wide), dtype=bool)
-        for grp, ses in sessions.items():
-            in_group = (wide[schema.GROUP] == grp).to_numpy()
-            keep |= in_group & (wide[schema.SESSION] == ses).to_numpy()
-        wide = wide[keep].reset_index(drop=True)
     features = []
     for f in p["features"]:
         if isinstance(f, list | tuple) and len(f) == 2:
@@ -443,23 +582,35 @@ def run_classifier(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[
         else:
             raise SpecError(f"analysis {spec.name!r}: each feature must be a column name or a "
                             f"[feature, roi] pair. Got {f!r}.")
-    ev = evaluate_biomarker(wide, features=features, target=p["target"], positive=p["positive"],
-                            confounds=p["confounds"] or None, groups=schema.SUBJECT,
+    ctx.log(f"  {spec.name}: classifier, {p['n_splits']}-fold cross-validation x "
+            f"{p['n_repeats']}, {p['n_permutations']} permutations, bootstrap CIs")
+    ev = evaluate_biomarker(cohort, features, p["target"], positive=p["positive"],
+                            subject=schema.SUBJECT, sessions=p["sessions"] or None,
+                            confounds=p["confounds"] or None,
                             n_permutations=p["n_permutations"], random_state=ctx.random_state,
-                            n_jobs=ctx.n_jobs, n_splits=p["n_splits"], n_repeats=p["n_repeats"])
+                            n_jobs=ctx.n_jobs, n_splits=p["n_splits"], n_repeats=p["n_repeats"],
+                            progress=ctx.progress)
     ev.save(ctx.out_dir / "classifiers" / spec.name)
-    ctx.report.section(f"Biomarker: {', '.join(features)} for {p['target']} "
+    from painmarkers.prediction import save_model_card
+
+    save_model_card(ev, ctx.out_dir / "models" / spec.name, name=spec.name)
+    shown_features = ", ".join(str(_label(f)) for f in features)
+    ctx.report.section(f"Biomarker: {shown_features} for {p['target']} "
                        f"(positive = {p['positive']})")
-    ctx.report.text(ev.summary(), preformatted=True)
+    ctx.report.text(ev.summary(), preformatted=True, summary="Evaluation summary")
     _table(ctx, spec.name, ev.to_frame(), "Cross-validated performance with 95 % CIs")
-    what = f"{', '.join(features)} for {p['target']} = {p['positive']} (n = {len(wide)})"
+    what = f"{shown_features} for {p['target']} = {p['positive']} (n = {ev.n})"
     ctx.save_figure(f"{spec.name}_roc", ev.plot_roc(),
                     caption=f"Out-of-fold ROC curve of {what}, repeated cross-validation")
     ctx.save_figure(f"{spec.name}_calibration", ev.plot_calibration(),
                     caption=f"Calibration of the out-of-fold probabilities of {what}: "
                             "observed fraction positive per bin of predicted probability; "
                             "the diagonal is perfect calibration")
-    return _record(spec, n=len(wide), features=features)
+    ctx.report.text(f"The final model (all {ev.n} rows) is saved as a model card in "
+                    f"models/{spec.name}/ (painmarkers.prediction.load_model_card).", note=True)
+    excluded = [f"sub-{r.subject_id} ({r.reason})" for r in ev.excluded.itertuples()]
+    return _record(spec, n=ev.n, features=features, n_excluded=len(excluded),
+                   excluded=excluded, model_card=str(ctx.out_dir / "models" / spec.name))
 
 
 def run_roi_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, Any]:
@@ -471,12 +622,13 @@ def run_roi_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
     mu = float(p["mu"])
     frames, n = [], {}
     for col in p["columns"]:
-        data = _select(cohort, group=col.get("group"), session=col.get("session"))
+        data = _select(cohort, group=col.get("levels"))  # sessions= counts who lacks it
         if len(data) == 0:
             raise DesignError(f"{where}: column {col['label']!r} selects no subject "
-                              f"(group {col.get('group')!r}, session {col.get('session')!r}).")
+                              f"(levels {col.get('levels')!r}, sessions "
+                              f"{col.get('sessions')!r}).")
         dvs = expand_variables(data, p["feature"], where)
-        frame = one_sample_ttest(data, dv=dvs, mu=mu, session=col.get("session"))
+        frame = one_sample_ttest(data, dv=dvs, mu=mu, sessions=col.get("sessions"))
         frame.insert(0, "column", col["label"])
         frames.append(frame)
         n[col["label"]] = sorted({int(v) for v in frame["n"]})
@@ -493,17 +645,17 @@ def run_roi_table(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[s
         shown[f"t ({label})"] = sub.loc[rois, "statistic"].to_numpy().round(2)
         shown[f"p ({label})"] = sub.loc[rois, "p"].to_numpy()
     ns = "; ".join(f"{k}: n = {'/'.join(map(str, v))}" for k, v in n.items())
-    sessions = {c.get("session") for c in p["columns"]}
+    sessions = {c.get("sessions") for c in p["columns"]}
     gone = [f"sub-{s} {ses}" for s, ses, _ in ctx.excluded_sessions
             if None in sessions or ses in sessions]
     if gone:
         ns += f"; removed by the motion rule before this table: {', '.join(gone)}"
-    ctx.report.section(f"Table 3: {p['feature']} at each ROI")
+    ctx.report.section(f"One-sample t-tests of {_names(p['feature'])} at each ROI")
     ctx.save_table(spec.name, long)
     ctx.report.table(shown, caption=(
-        f"Table 3. One-sample t-test of {p['feature']} against {mu:g} in each group/session "
+        f"One-sample t-test of {p['feature']} against {mu:g} in each group/session "
         f"({ns}); MNI centre of each ROI in mm (blank for atlas or mask ROIs); p "
-        f"uncorrected, two-sided. Full statistics in tables/{spec.name}.tsv."))
+        f"uncorrected, two-sided. Full statistics in tables/{spec.name}.tsv{_cite(spec)}."))
     return _record(spec, n=n)
 
 
@@ -517,4 +669,7 @@ HANDLERS: dict[str, Handler] = {
     "roi_table": run_roi_table,
     "voxelwise": run_voxelwise,
     "classifier": run_classifier,
+    **PREDICTION_HANDLERS,  # prognosis, signature
+    **PATTERN_HANDLERS,  # pattern, external_validation
+    **_SEED_HANDLERS,
 }

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from painmarkers._atomic import write_json
-from painmarkers.reporting.report import HTMLReport, write_atomic
+from painmarkers.reporting.report import HTMLReport
 
 
 def sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -46,27 +46,29 @@ class RunContext:
     excluded_sessions: list = field(default_factory=list)
     started: float = field(default_factory=lambda: __import__("time").perf_counter())
 
-    def save_table(self, name: str, frame: pd.DataFrame) -> Path:
-        """Write ``frame`` as ``tables/<name>.tsv`` (full precision) and remember it."""
-        path = self.out_dir / "tables" / f"{slug(name)}.tsv"
-        write_atomic(path, frame.to_csv(sep="\t", index=False, na_rep="n/a"))
-        self.tables[name] = path
-        return path
+    def save_table(self, name: str, frame: pd.DataFrame, shown: pd.DataFrame | None = None,
+                   caption: str = "") -> Path:
+        """Write ``tables/<name>.tsv`` and ``.csv`` (full precision), ``.md`` and ``.tex``.
+
+        The Markdown and LaTeX files hold ``shown`` (the report's version of the table,
+        default ``frame``) formatted as the report shows it.
+        """
+        from painmarkers.reporting.formatting import export_table
+
+        files = export_table(frame, self.out_dir / "tables" / slug(name), shown=shown,
+                             caption=caption)
+        self.tables[name] = files["tsv"]
+        return files["tsv"]
 
     def save_figure(self, name: str, fig, caption: str = "") -> Path:
-        """Write ``fig`` as ``figures/<name>.png`` and add it to the report."""
-        import io
-
-        import matplotlib.pyplot as plt
+        """Write ``figures/<name>`` as 300 dpi PNG, SVG and PDF, and add it to the report."""
+        from painmarkers.reporting.figures import figure_bytes, save_figure
 
         if not hasattr(fig, "savefig") and hasattr(fig, "figure"):  # an Axes was returned
             fig = fig.figure
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        path = write_atomic(self.out_dir / "figures" / f"{slug(name)}.png", buf.getvalue())
+        self.report.figure(figure_bytes(fig, "png", dpi=150), caption=caption)
+        path = save_figure(fig, self.out_dir / "figures" / slug(name))["png"]
         self.figures[name] = path
-        self.report.figure(path, caption=caption)
         return path
 
     def save_json(self, relpath: str, payload: Any) -> Path:

@@ -1,15 +1,12 @@
-"""Run a study specification end to end: read, QC, extract, analyse, report."""
+"""Run a study specification end to end: check, read, QC, extract, analyse, report."""
 
 from __future__ import annotations
 
 import dataclasses
-import platform
-import shutil
 import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -18,32 +15,31 @@ import pandas as pd
 
 import painmarkers
 from painmarkers._atomic import jsonable, write_text
-from painmarkers.exceptions import (
-    DataError,
-    InferenceWarning,
-    PainmarkersError,
-    RegistryError,
-    SpecError,
-)
+from painmarkers._outdir import RunFolder
+from painmarkers._results import save_parameters
+from painmarkers._versions import versions
+from painmarkers.exceptions import InferenceWarning, OutputError, PainmarkersError
 from painmarkers.model import Cohort
 from painmarkers.reporting.report import HTMLReport
 from painmarkers.study._analyses import HANDLERS
+from painmarkers.study._check import check_study
 from painmarkers.study._context import RunContext, sha256
+from painmarkers.study._trial_analyses import TRIAL_HANDLERS
+from painmarkers.study._trial_voxelwise import VOXEL_TRIAL_HANDLERS
 from painmarkers.study.spec import StudySpec, load_spec
 
 __all__ = ["StudyResult", "run_study"]
 
-_MARKER = "provenance.json"
-#: Written first into every output folder, so that the folder of a run that failed
-#: half-way is still recognised (and can be replaced with --overwrite).
-_RUN_MARKER = ".painmarkers-run"
-_VERSIONED = ("numpy", "scipy", "pandas", "nibabel", "nilearn", "statsmodels", "pingouin",
-              "scikit-learn", "joblib", "matplotlib")
+# the trial-design types (ancova, mixed_anova, lmm, responders, voxelwise_glm, voxelwise_lmm)
+HANDLERS.update({**TRIAL_HANDLERS, **VOXEL_TRIAL_HANDLERS})
 
 
 @dataclass(frozen=True)
-class StudyResult:
+class StudyResult:  # numpydoc ignore=PR01,EX01
     """What a study run wrote, and the cohort it analysed.
+
+    Follows the result protocol of painmarkers (``parameters``, ``versions``,
+    ``to_frame()``, ``summary()``, ``save()``).
 
     Attributes
     ----------
@@ -61,6 +57,17 @@ class StudyResult:
         Sessions excluded by the motion rule, with the reason.
     seconds : float
         Wall time of the run.
+    parameters : dict
+        The specification (as plain values), the output folder, ``n_jobs`` and
+        ``random_state`` of the run.
+    versions : dict
+        Versions of Python, painmarkers and its dependencies
+        (:func:`painmarkers._versions.versions`).
+
+    See Also
+    --------
+    run_study : Compute it; its examples use this result.
+    run_demo : A simulated seed study run end to end.
     """
 
     spec: StudySpec
@@ -73,46 +80,61 @@ class StudyResult:
     cohort: Cohort | None = None
     excluded_sessions: pd.DataFrame | None = None
     seconds: float = float("nan")
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Every output of the run, one row each.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``kind`` ("report", "provenance", "table", "figure", "maps"),
+            ``name`` and ``path``.
+        """
+        rows = [{"kind": "report", "name": "report", "path": self.report_path},
+                {"kind": "provenance", "name": "provenance", "path": self.provenance_path}]
+        for kind, items in (("table", self.tables), ("figure", self.figures),
+                            ("maps", self.maps)):
+            rows += [{"kind": kind, "name": name, "path": path} for name, path in items.items()]
+        return pd.DataFrame(rows, columns=["kind", "name", "path"])
 
     def summary(self) -> str:
-        """A few lines: what was written where."""
+        """A few lines: what was written where.
+
+        Returns
+        -------
+        str
+            The study's name, the numbers of tables, figures and map sets, the output
+            folder, the wall time and the report's path.
+        """
         return (f"Study {self.spec.name!r}: {len(self.tables)} tables, {len(self.figures)} "
                 f"figures, {len(self.maps)} map sets in {self.out_dir} ({self.seconds:.0f} s); "
                 f"report: {self.report_path}")
 
+    def save(self, directory: str | PathLike) -> dict[str, Path]:
+        """Write the list of outputs and the parameters of the run into ``directory``.
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "painmarkers": painmarkers.__version__}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
-            out[name] = "not installed"
-    return out
+        The run's own files are already in :attr:`out_dir`; this writes
+        ``study_outputs.tsv`` (:meth:`to_frame`) and ``parameters.json``
+        (parameters and versions), e.g. to index several runs.
 
+        Parameters
+        ----------
+        directory : path-like
+            Output folder (created if needed).
 
-def _prepare_out(out_dir: Path, dataset: Path, overwrite: bool) -> Path:
-    out_dir = Path(out_dir).resolve()
-    dataset = Path(dataset).resolve()
-    if out_dir == dataset or dataset in out_dir.parents:
-        raise SpecError(f"The output folder {str(out_dir)!r} is inside the input dataset "
-                        f"{str(dataset)!r}; painmarkers never writes into input folders. "
-                        "Choose an output folder outside the dataset.")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise SpecError(f"The output folder {str(out_dir)!r} is not empty; pass "
-                            "overwrite=True (--overwrite) or choose another folder.")
-        if not ((out_dir / _MARKER).exists() or (out_dir / _RUN_MARKER).exists()):
-            raise SpecError(f"Refusing to overwrite {str(out_dir)!r}: it does not look like a "
-                            f"painmarkers output folder (no {_MARKER}).")
-        if out_dir in dataset.parents:
-            raise SpecError(f"Refusing to overwrite {str(out_dir)!r}: it contains the input "
-                            f"dataset {str(dataset)!r}. Choose an output folder beside it.")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / _RUN_MARKER, "written by painmarkers run_study; the folder may be "
-                                      "replaced with overwrite=True (--overwrite)\n")
-    return out_dir
+        Returns
+        -------
+        dict of str to Path
+            ``{"outputs": ..., "parameters": ...}``.
+        """
+        out = Path(directory)
+        frame = self.to_frame().assign(path=lambda f: f["path"].map(str))
+        outputs = write_text(out / "study_outputs.tsv",
+                             frame.to_csv(sep="\t", index=False))
+        params = save_parameters(out, self, extra={"summary": self.summary()})
+        return {"outputs": outputs, "parameters": params}
 
 
 def _motion_exclusion(ctx: RunContext, cohort: Cohort, rule: Mapping[str, float]
@@ -142,8 +164,9 @@ def _motion_exclusion(ctx: RunContext, cohort: Cohort, rule: Mapping[str, float]
                     "max_translation_mm": rep.max_translation_mm,
                     "max_rotation_deg": rep.max_rotation_deg}
             kept.append(dataclasses.replace(ses, metadata=meta))
-        if kept:
-            subjects.append(dataclasses.replace(sub, sessions=tuple(kept)))
+        # a subject stays even when the rule removed all its sessions, so that every
+        # analysis counts and names it among the excluded
+        subjects.append(dataclasses.replace(sub, sessions=tuple(kept)))
     table = pd.DataFrame(rows)
     ctx.report.section("Head-motion quality control")
     n_ex = int(table["excluded"].sum()) if len(table) else 0
@@ -156,88 +179,15 @@ def _motion_exclusion(ctx: RunContext, cohort: Cohort, rule: Mapping[str, float]
                         for r in table[table["excluded"]].itertuples())
                        + ". Analyses that need an excluded session list the subject as "
                          "excluded."))
+    unassessed = [f"sub-{r.subject_id} ses-{r.session}" for r in table.itertuples()
+                  if str(r.reason).startswith("no confounds file")] if len(table) else []
+    if unassessed:
+        ctx.report.text(f"Not assessed (no confounds file), kept: {len(unassessed)} "
+                        f"session(s): {', '.join(unassessed)}.", note=True)
     ctx.save_table("motion_qc", table)
     ctx.report.table(table, caption="Motion per session (Power FD, realignment maxima)",
                      collapsed=True)
     return Cohort(subjects), table[table["excluded"]] if len(table) else table
-
-
-def _as_roi(value: Any, where: str):
-    """A seed/ROI written in a spec: ``"atlas:label"``, ``[x, y, z]`` or a sphere table."""
-    from painmarkers.rois import AtlasRegion, Sphere
-
-    if isinstance(value, str) and ":" in value:
-        atlas, label = value.split(":", 1)
-        return AtlasRegion(atlas, label)
-    if isinstance(value, list | tuple) and len(value) == 3:
-        return Sphere("seed", tuple(value), 3.0)
-    if isinstance(value, Mapping) and "center" in value:
-        return Sphere(value.get("name", "seed"), tuple(value["center"]),
-                      value.get("radius_mm", 3.0))
-    raise SpecError(f"{where}: a seed must be 'atlas:label', [x, y, z] (MNI mm) or "
-                    f"{{name, center, radius_mm}}. Got {value!r}.")
-
-
-def _build_extractors(spec: StudySpec, rois: tuple) -> list:
-    from painmarkers.extractors import MapMean, get_extractor, list_extractors
-
-    out = []
-    for i, ext in enumerate(spec.extractors):
-        where = f"[[extractors]] #{i + 1} ({ext['name']!r})"
-        params = {k: (tuple(v) if isinstance(v, list) and k == "band" else v)
-                  for k, v in ext.items() if k != "name"}
-        if "seed" in params:
-            params["seed"] = _as_roi(params["seed"], where)
-        cls = None
-        try:
-            if ext["name"] == "map_mean":
-                if not rois:
-                    raise SpecError(f"{where}: ROI means need ROIs; add a [rois] table.")
-                cls = MapMean
-                out.append(MapMean(rois=rois, **params))
-                continue
-            cls = get_extractor(ext["name"])
-            out.append(cls(**params))
-        except TypeError as exc:
-            allowed = ""
-            if cls is not None:
-                try:
-                    keys = sorted(set(cls().get_params(deep=False)) - {"rois"})
-                    allowed = f" Allowed keys: {keys}."
-                except Exception:  # a plug-in without defaults: no list
-                    allowed = ""
-            raise SpecError(f"{where}: {exc}.{allowed}") from None
-        except RegistryError as exc:
-            if ext["name"] in list_extractors():  # a plug-in that failed to load: say why
-                raise SpecError(f"{where}: {exc}") from None
-            raise SpecError(f"{where}: 'name' must be one of "
-                            f"{sorted([*list_extractors(), 'map_mean'])}. "
-                            f"Got {ext['name']!r}.") from None
-    return out
-
-
-def _build_rois(spec: StudySpec) -> tuple:
-    from painmarkers.rois import AtlasRegion, Sphere, get_roi_set
-
-    rois: list = []
-    if "set" in spec.rois:
-        try:
-            rois.extend(get_roi_set(spec.rois["set"]))
-        except RegistryError as exc:
-            raise SpecError(f"[rois] 'set': {exc}") from None
-    for i, sph in enumerate(spec.rois.get("spheres", [])):
-        try:
-            rois.append(Sphere(sph["name"], tuple(sph["center"]), sph.get("radius_mm", 3.0)))
-        except (KeyError, TypeError) as exc:
-            raise SpecError(f"[rois] spheres #{i + 1} needs 'name', 'center' = [x, y, z] and "
-                            f"optionally 'radius_mm'. Problem: {exc}") from None
-    for i, reg in enumerate(spec.rois.get("atlas_regions", [])):
-        try:
-            rois.append(AtlasRegion(reg["atlas"], reg["label"]))
-        except (KeyError, TypeError) as exc:
-            raise SpecError(f"[rois] atlas_regions #{i + 1} needs 'atlas' and 'label'. "
-                            f"Problem: {exc}") from None
-    return tuple(rois)
 
 
 def _input_hashes(spec: StudySpec, cohort: Cohort) -> dict[str, str]:
@@ -248,6 +198,45 @@ def _input_hashes(spec: StudySpec, cohort: Cohort) -> dict[str, str]:
     for _, ses in cohort.iter_sessions():
         files.update(p for k, p in ses.images.items() if Path(p).is_file())
     return {str(p): sha256(p) for p in sorted(files)}
+
+
+def _describe_rois(ctx: RunContext, cohort: Cohort, rois: tuple) -> list[dict[str, Any]]:
+    """The ROIs with their size on the analysis grid: a report table and provenance rows.
+
+    ROIs smaller than a few voxels are marked, and the warning becomes a report note.
+    """
+    from painmarkers.exceptions import PainmarkersWarning
+    from painmarkers.reporting.anatomy import describe_rois
+    from painmarkers.study._analyses import _common_mask
+
+    grid = _common_mask(cohort)
+    if not rois or grid is None:
+        return []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PainmarkersWarning)
+        table = describe_rois(rois, grid, mask_img=grid, min_voxels=_MIN_ROI_VOXELS)
+    shown = table.drop(columns=["kind"]).rename(columns={
+        "roi": "ROI", "centre_x": "MNI x", "centre_y": "MNI y", "centre_z": "MNI z",
+        "n_voxels": "voxels", "volume_mm3": "volume (mm³)", "small": "too small"})
+    ctx.save_table("rois", table, shown=shown)
+    ctx.report.table(shown, caption=f"Regions of interest: definition, MNI centre (mm) and size "
+                                    f"on the analysis grid, inside the brain mask; ROIs of fewer "
+                                    f"than {_MIN_ROI_VOXELS} voxels are highlighted",
+                     highlight=list(table["small"]))
+    for w in caught:
+        if issubclass(w.category, PainmarkersWarning):
+            ctx.report.text(f"Warning: {w.message}", warning=True)
+            ctx.log(f"warning: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    rows = table.to_dict(orient="records")
+    for row in rows:
+        row["min_voxels"] = _MIN_ROI_VOXELS
+    return rows
+
+
+#: ROIs with fewer voxels on the analysis grid are marked in the report.
+_MIN_ROI_VOXELS = 4
 
 
 def _figure2(ctx: RunContext, cohort: Cohort, rois: tuple, ext_params: Mapping[str, Any]) -> None:
@@ -282,24 +271,30 @@ def _figure2(ctx: RunContext, cohort: Cohort, rois: tuple, ext_params: Mapping[s
     ctx.save_figure("figure2_roi_spectrum", fig,
                     caption=f"Mean time series of ROI {roi.name} and its amplitude spectrum "
                             f"(TR {t_r:g} s), {labels[0]} vs {labels[1]}, in sub-{sub.id}, the "
-                            "first subject with two sessions (cf. seed Figure 2, which shows "
-                            "the left insula, INS_L, the same way). Band mean = ALFF of the "
-                            "mean series (no detrending or padding here, so it differs "
-                            "slightly from the extractor's value).")
+                            "first subject with two sessions (cf. Masoumbeigi et al., Figure 2, "
+                            "which shows the left insula, INS_L, the same way). Band mean = "
+                            "ALFF of the mean series (no detrending or padding here, so it "
+                            "differs slightly from the extractor's value).")
 
 
 def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None = None, *,
               n_jobs: int | None = None, overwrite: bool = False,
-              progress: bool = True) -> StudyResult:
+              progress: bool = True, scheduler: Any = None) -> StudyResult:
     """Run every step of a study specification and write its report.
 
-    Steps: read the BIDS dataset into a :class:`~painmarkers.Cohort`; apply the
-    head-motion exclusion rule per session (reported, never silent); run the
-    extractors over every session (maps written as BIDS derivatives in
-    ``<out>/derivatives``, ROI values attached to the cohort); run each analysis
-    in order; write ``tables/*.tsv``, ``maps/``, ``figures/*.png``, a
-    self-contained ``report.html`` and ``provenance.json`` (package versions,
-    the specification, seeds, SHA-256 of every input file, exclusions).
+    Steps: check the specification against the dataset
+    (:func:`~painmarkers.study.check_study`: every problem is reported before anything
+    is extracted or written); read the BIDS dataset into a
+    :class:`~painmarkers.Cohort`; apply the head-motion exclusion rule per session
+    (reported, never silent); run the extractors over every session (maps written as
+    BIDS derivatives in ``<out>/derivatives``, ROI values attached to the cohort); run
+    each analysis in order; write ``tables/*.tsv``, ``maps/``, ``figures/*.png``, a
+    self-contained ``report.html`` and ``provenance.json`` (package versions, the
+    specification, seeds, SHA-256 of every input file, exclusions).
+
+    The output folder is locked while the run writes it (a second run into it fails
+    at once, naming the holder) and carries a signed ``.painmarkers-run`` marker whose
+    status becomes ``"complete"`` only after the last file is written.
 
     Parameters
     ----------
@@ -307,44 +302,85 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
         A validated specification or the path of its TOML file.
     out_dir : path-like or None, default=None
         Output folder; the spec's ``output`` when None. Must not lie inside the
-        dataset.
+        dataset or a derivatives folder; a symbolic link is followed.
     n_jobs : int or None, default=None
         Parallel jobs (joblib) for extraction and permutations.
     overwrite : bool, default=False
-        Replace an existing painmarkers output folder.
+        Replace an existing output folder written by painmarkers (one with a valid
+        ``.painmarkers-run`` marker); any other non-empty folder is refused.
     progress : bool, default=True
         Print progress lines and bars.
+    scheduler : dask.distributed.Client, str or None, default=None
+        Extract the sessions on an existing dask cluster (a ``Client`` or a scheduler
+        address such as ``"tcp://host:8786"``), as
+        :func:`~painmarkers.extractors.extract` does; the output folder must then be on
+        a file system the workers share. Needs the ``dask`` extra. The analyses run
+        in this process (with ``n_jobs``).
 
     Returns
     -------
     StudyResult
+        The paths of the report, provenance, tables, figures and maps written, the
+        cohort analysed and the sessions the motion rule excluded.
 
     Raises
     ------
     SpecError
-        Invalid specification or output folder.
+        Invalid specification, a specification that does not fit the dataset (all
+        problems listed, each naming its analysis), or an output folder that may
+        not be used.
+    OutputError
+        The output folder is in use by another run, or a file cannot be written
+        (disk full, no permission); the message names the folder or file.
     DataError, DesignError
         Invalid data for an analysis (the message names subject, file or column).
+
+    See Also
+    --------
+    check_study : The checks run first, without extracting or writing anything.
+    run_demo : Simulate a seed study and run its specification.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from painmarkers.datasets import simulate_cohort
+    >>> from painmarkers.study import parse_spec, run_study
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = simulate_cohort("rtms_alff_clbp", root / "bids", resolution_mm=8, n_volumes=64,
+    ...                     n_clbp=2, n_hc=2)
+    >>> spec = parse_spec({"study": {"dataset": "bids", "output": "results"},
+    ...                    "analyses": [{"type": "outcomes", "instrument": "VAS"}]},
+    ...                   base_dir=root)
+    >>> result = run_study(spec, progress=False)
+    >>> sorted(result.tables), result.report_path.name
+    (['outcomes_1'], 'report.html')
     """
     t0 = time.perf_counter()
     if not isinstance(spec, StudySpec):
         spec = load_spec(spec)
-    if not spec.dataset.is_dir():
-        raise DataError(f"[study] 'dataset': the dataset folder {str(spec.dataset)!r} of the "
-                        "study does not exist.")
-    # Names of extractors and ROIs are checked before any file is written.
-    rois = _build_rois(spec)
-    extractors = _build_extractors(spec, rois)
-    out = _prepare_out(Path(out_dir) if out_dir is not None else spec.output, spec.dataset,
-                       overwrite)
+    # Everything that can be checked without extracting is checked before any file
+    # is written: the output folder, names, labels, variables, images, value ranges.
+    target = Path(out_dir) if out_dir is not None else spec.output
+    inputs = {spec.dataset: "dataset", **{d: "derivatives folder" for d in spec.derivatives}}
+    RunFolder.validate(target, overwrite=overwrite, inputs=inputs)
+    check = check_study(spec)
+    cohort, rois, extractors = check.cohort, check.rois, check.extractors
+    with RunFolder.open(target, kind="study", overwrite=overwrite, inputs=inputs) as folder:
+        return _run(spec, cohort, rois, extractors, folder, n_jobs=n_jobs, progress=progress,
+                    t0=t0, scheduler=scheduler)
+
+
+def _run(spec: StudySpec, cohort: Cohort, rois: tuple, extractors: list, folder: RunFolder, *,
+         n_jobs: int | None, progress: bool, t0: float,
+         scheduler: Any = None) -> StudyResult:
+    out = folder.path
     ctx = RunContext(out_dir=out, report=HTMLReport(spec.name), n_jobs=n_jobs,
                      progress=progress, random_state=spec.random_state, rois=tuple(rois))
-    ctx.log(f"reading {spec.dataset}")
-    cohort = Cohort.from_bids(spec.dataset, derivatives=list(spec.derivatives) or None,
-                              task=spec.task, space=spec.space)
+    ctx.log(f"read {spec.dataset}: {len(cohort)} subjects, {cohort.n_sessions} sessions")
     n_before = cohort.n_sessions
 
     excluded = pd.DataFrame(columns=["subject_id", "session", "reason"])
+    roi_rows: list[dict[str, Any]] = []
     if spec.exclusion:
         ctx.log("motion quality control")
         cohort, excluded = _motion_exclusion(ctx, cohort, spec.exclusion)
@@ -355,46 +391,31 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
 
         ctx.log(f"extracting {[type(e).__name__ for e in extractors]} over "
                 f"{cohort.n_sessions} sessions")
-        cohort = extract(cohort, extractors, rois=rois or None, n_jobs=n_jobs,
-                         out_dir=out / "derivatives", progress=progress)
+        cohort = extract(cohort, extractors, rois=rois or None,
+                         n_jobs=None if scheduler is not None else n_jobs,
+                         out_dir=out / "derivatives", progress=progress, scheduler=scheduler)
         ctx.save_table("roi_measures", cohort.to_frame().query("kind == 'measure'"))
         ctx.report.section("Imaging features")
-        ctx.report.text(f"Extractors: {', '.join(repr(e) for e in extractors)}; ROIs: "
-                        f"{', '.join(r.name for r in rois) or 'none'}. Maps are in "
-                        f"derivatives/ (BIDS derivative names).")
+        from painmarkers.reporting.methods import extractor_summary
+
+        described = "; ".join(extractor_summary(e["name"], {k: v for k, v in e.items()
+                                                             if k != "name"})
+                              for e in spec.extractors)
+        ctx.report.text(f"Extractors: {described}. Maps are in derivatives/ (BIDS derivative "
+                        "names).")
+        roi_rows = _describe_rois(ctx, cohort, rois)
         alff_params = next((e for e in spec.extractors if e["name"] in ("alff", "falff")), None)
         if alff_params is not None and rois:
             _figure2(ctx, cohort, rois, alff_params)
 
-    records = []
-    for analysis in spec.analyses:
-        ctx.log(f"analysis {analysis.name} ({analysis.type})")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", InferenceWarning)
-            try:
-                record = HANDLERS[analysis.type](ctx, cohort, analysis)
-            except PainmarkersError as exc:
-                if f"{analysis.name!r}" in str(exc):
-                    raise
-                # name the analysis of the spec that failed
-                raise type(exc)(f"analysis {analysis.name!r} ({analysis.type}): {exc}") from exc
-        for w in caught:  # anything else is passed on, never swallowed
-            if not issubclass(w.category, InferenceWarning):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        notes = sorted({str(w.message) for w in caught
-                        if issubclass(w.category, InferenceWarning)})
-        for note in notes:
-            ctx.report.text(f"Warning: {note}", note=True)
-        for w in caught:
-            if not issubclass(w.category, InferenceWarning):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        record["warnings"] = notes
-        records.append(record)
+    records = [_run_analysis(ctx, cohort, analysis) for analysis in spec.analyses]
 
-    groups = {g: len(cohort.select(group=g)) for g in cohort.groups}
+    groups = {g: len(cohort.select(levels=g)) for g in cohort.groups}
+    parameters = {"spec": jsonable(dataclasses.asdict(spec)), "out_dir": str(out),
+                  "n_jobs": n_jobs, "random_state": spec.random_state}
     provenance: dict[str, Any] = {
         "painmarkers_version": painmarkers.__version__,
-        "versions": _versions(),
+        "versions": versions(),
         "spec": dataclasses.asdict(spec),
         "random_state": spec.random_state,
         "n_jobs": n_jobs,
@@ -404,20 +425,21 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
         "excluded_sessions": excluded.to_dict(orient="records"),
         "extractors": [{"name": e["name"], "params": {k: v for k, v in e.items() if k != "name"}}
                        for e in spec.extractors],
+        "rois": roi_rows,
         "analyses": records,
-        "outputs": {"tables": ctx.tables, "figures": ctx.figures, "maps": ctx.maps},
+        "outputs": {"tables": ctx.tables, "figures": ctx.figures, "maps": ctx.maps,
+                    "report": out / "report.html"},
     }
     ctx.log("hashing inputs")
     provenance["inputs_sha256"] = _input_hashes(spec, cohort)
-    provenance["seconds"] = round(time.perf_counter() - t0, 2)
 
     from painmarkers.reporting.methods import methods_text
 
     text, refs = methods_text(jsonable(provenance))
     ctx.report.section("Summary and methods", first=True)
-    ctx.report.text(f"{len(cohort)} subjects ({', '.join(f'{g}: {n}' for g, n in groups.items())}"
-                    f"), {cohort.n_sessions} sessions analysed of {n_before} read; "
-                    f"{len(excluded)} excluded by the motion rule.")
+    who = ", ".join(f"{g}: {n}" for g, n in groups.items()) or "no group labels"
+    ctx.report.text(f"{len(cohort)} subjects ({who}), {cohort.n_sessions} sessions analysed "
+                    f"of {n_before} read; {len(excluded)} excluded by the motion rule.")
     ctx.report.text(text)
     for ref in refs:
         ctx.report.text(ref, note=True)
@@ -427,11 +449,38 @@ def run_study(spec: StudySpec | str | PathLike, out_dir: str | PathLike | None =
     ctx.report.text(f"Inputs: {len(provenance['inputs_sha256'])} files, SHA-256 in "
                     "provenance.json. Random state: "
                     f"{spec.random_state}.", note=True)
-    prov_path = ctx.save_json("provenance.json", provenance)
+    # the report, then the provenance, then the completion marker: a run that fails
+    # before the end never looks finished
     report_path = ctx.report.save(out / "report.html")
+    provenance["seconds"] = round(time.perf_counter() - t0, 2)
+    prov_path = ctx.save_json("provenance.json", provenance)
     seconds = time.perf_counter() - t0
+    folder.complete(report="report.html", provenance="provenance.json")
     ctx.log(f"done in {seconds:.0f} s; report: {report_path}")
     return StudyResult(spec=spec, out_dir=out, report_path=report_path,
                        provenance_path=prov_path, tables=dict(ctx.tables),
                        figures=dict(ctx.figures), maps=dict(ctx.maps), cohort=cohort,
-                       excluded_sessions=excluded, seconds=seconds)
+                       excluded_sessions=excluded, seconds=seconds, parameters=parameters,
+                       versions=versions())
+
+
+def _run_analysis(ctx: RunContext, cohort: Cohort, analysis) -> dict[str, Any]:
+    """Run one analysis; its inference warnings become report notes, others pass on once."""
+    ctx.log(f"analysis {analysis.name} ({analysis.type})")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InferenceWarning)
+        try:
+            record = HANDLERS[analysis.type](ctx, cohort, analysis)
+        except PainmarkersError as exc:
+            if isinstance(exc, OutputError) or f"{analysis.name!r}" in str(exc):
+                raise
+            # name the analysis of the spec that failed
+            raise type(exc)(f"analysis {analysis.name!r} ({analysis.type}): {exc}") from exc
+    notes = sorted({str(w.message) for w in caught if issubclass(w.category, InferenceWarning)})
+    for note in notes:
+        ctx.report.text(f"Warning: {note}", warning=True)
+    for w in caught:  # anything else is passed on (once), never swallowed
+        if not issubclass(w.category, InferenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    record["warnings"] = notes
+    return record

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import painmarkers
+from painmarkers._outdir import is_complete
 from painmarkers.cli import main
 from painmarkers.datasets import simulate_cohort
 from painmarkers.study import demo_spec_text, load_spec, run_study
@@ -49,7 +50,7 @@ name = "table1"
 type = "clinical_table"
 name = "table2"
 instruments = ["VAS", "RMDQ"]
-group = "CLBP"
+levels = "CLBP"
 
 [[analyses]]
 type = "roi_table"
@@ -57,22 +58,23 @@ name = "table3"
 feature = "alff"
 mu = 1.0
 columns = [
-  { label = "HC", group = "HC", session = "baseline" },
-  { label = "pre", group = "CLBP", session = "pre" },
+  { label = "HC", levels = "HC", sessions = "baseline" },
+  { label = "pre", levels = "CLBP", sessions = "pre" },
 ]
+cite = "Masoumbeigi et al., Table 3"
 
 [[analyses]]
 type = "paired_ttest"
 name = "roi_paired"
 dv = "alff"
-group = "CLBP"
+levels = "CLBP"
 
 [[analyses]]
 type = "voxelwise"
 name = "vox_two_sample_cov"
 feature = "alff"
 design = "two_sample"
-groups = ["CLBP", "HC"]
+levels = ["CLBP", "HC"]
 sessions = { CLBP = "post", HC = "baseline" }
 covariates = ["age", "sex"]
 voxel_p = 0.001
@@ -83,9 +85,10 @@ type = "voxelwise"
 name = "vox_paired"
 feature = "alff"
 design = "paired"
-group = "CLBP"
+levels = "CLBP"
 sessions = ["pre", "post"]
 correction = ["grf"]
+cite = "Masoumbeigi et al., Figure 4"
 """
 
 
@@ -152,8 +155,8 @@ def test_motion_exclusion_applied_and_reported(cli_run):
     assert "10 sessions analysed of 11 read; 1 excluded by the motion rule" in text
     assert f"sub-{sub} ses-{ses} (max translation" in text
     assert "02 (no 'pre' session)" in text  # the paired tables show who is missing
-    assert "Excluded (one of the two sessions missing): ['02']" in text
-    assert "(1 session(s) excluded)" in text  # methods paragraph
+    assert "Excluded (one of the two sessions missing): sub-02." in text
+    assert "were excluded (1 session)" in text  # methods paragraph
 
 
 def test_provenance_versions_parameters_seeds_hashes(cli_run):
@@ -182,8 +185,8 @@ def test_nothing_written_into_dataset_and_no_temporaries(cli_run):
     leftovers = [p for p in (root / "results").rglob("*")
                  if (p.name.startswith(".") and p.name != ".painmarkers-run")
                  or p.suffix in (".tmp", ".part")]
-    assert leftovers == []
-    assert (root / "results" / ".painmarkers-run").is_file()  # the output-folder marker
+    assert leftovers == []  # no temporary file, and the lock file went with the run
+    assert is_complete(root / "results")  # the signed output-folder marker, status complete
 
 
 def test_report_tables_and_captions(cli_run):
@@ -192,7 +195,11 @@ def test_report_tables_and_captions(cli_run):
     assert "Table 1. Demographics of the 7 participants" in text
     assert "age (years)" in text and "BMI (kg/m²)" in text
     assert "Table 2. VAS, RMDQ (VAS, 0-10 cm; RMDQ, 0-24 points)" in text
-    assert "cf. seed Figure 2" in text and "cf. seed Figures 3-4" in text
+    # captions cite what the spec's 'cite' names (the ROI spectrum: the seed's Figure 2)
+    assert "cf. Masoumbeigi et al., Figure 2" in text
+    assert "cf. Masoumbeigi et al., Figure 4" in text
+    assert "cf. Masoumbeigi et al., Table 3" in text
+    assert "cf. seed" not in text
     clusters = pd.read_csv(root / "results" / "tables" / "vox_paired_grf_clusters.tsv",
                            sep="\t")
     n_sig = int(clusters["significant"].sum())
@@ -222,7 +229,7 @@ def test_packaged_qsm_spec_runs(tmp_path):
     assert {"qsm_clbp_vs_hc", "qsm_vas", "fc_postcentral_L_clbp_vs_hc_grf_clusters",
             "fc_postcentral_L_clbp_vs_hc_permutation_clusters"} <= set(result.tables)
     qsm = pd.read_csv(result.tables["qsm_clbp_vs_hc"], sep="\t")
-    assert len(qsm) == 8 and (qsm["n"] == 8).all()
+    assert len(qsm) == 13 and (qsm["n"] == 8).all()  # the 13 ROIs of the spec
     assert result.report_path.is_file() and len(result.figures) >= 3
 
 
@@ -251,7 +258,7 @@ def test_roi_table_is_one_sample_t_per_column_with_mni_centres(cli_run):
     # the excluded session (sub-02 ses-pre) is not among the pre values
     assert set(table.loc[table["column"] == "pre", "n"]) == {3}
     page = _report_text(root / "results" / "report.html")
-    assert "Table 3. One-sample t-test of alff against 1" in page
+    assert "One-sample t-test of alff against 1 in each group" in page
     assert "removed by the motion rule before this table: sub-02 pre" in page
     sma = next(r for r in get_roi_set("rtms_alff_clbp") if r.name == "SMA_L")
     assert re.search(r"SMA_L\s+0(\.0+)?\s+23(\.0+)?\s+65", page), sma.center_mni
@@ -270,7 +277,7 @@ columns = [{ label = "HC", grp = "HC" }]
     with pytest.raises(painmarkers.exceptions.SpecError,
                        match=r"'columns' #1 must be a table with a string 'label'"):
         load_spec(path)
-    path.write_text(bad.replace('grp = "HC"', 'group = "HC"') + 'mu = "one"\n')
+    path.write_text(bad.replace('grp = "HC"', 'levels = "HC"') + 'mu = "one"\n')
     with pytest.raises(painmarkers.exceptions.SpecError, match=r"'mu' must be a number"):
         load_spec(path)
 
@@ -292,15 +299,15 @@ def test_voxelwise_covariates_enter_the_model(cli_run):
     cohort = read_bids(root / "bids")
     imgs, labels, cov = [], [], []
     for group, session in (("CLBP", "post"), ("HC", "baseline")):
-        for sub in cohort.select(group=group, session=session):
+        for sub in cohort.select(levels=group, sessions=session):
             path = next(maps.glob(f"sub-{sub.id}/ses-{session}/func/*desc-alff_boldmap.nii.gz"))
             imgs.append(path)
             labels.append(group)
             cov.append({"age": sub.covariates["age"], "sex": float(sub.covariates["sex"] == "M")})
     mask = glm / "mask.nii.gz"
-    direct = voxelwise_ttest(imgs, design="two_sample", groups=labels, mask_img=mask,
+    direct = voxelwise_ttest(imgs, design="two_sample", labels=labels, mask_img=mask,
                              covariates=pd.DataFrame(cov))
-    plain = voxelwise_ttest(imgs, design="two_sample", groups=labels, mask_img=mask)
+    plain = voxelwise_ttest(imgs, design="two_sample", labels=labels, mask_img=mask)
     got = nib.load(glm / "tmap.nii.gz").get_fdata()
     np.testing.assert_allclose(got, direct.t_img.get_fdata(), rtol=1e-5, atol=1e-5)
     assert direct.df == plain.df - 2
@@ -317,7 +324,7 @@ def test_analysis_errors_name_the_analysis(small_run, tmp_path):
 type = "paired_ttest"
 name = "vas_in_patients"
 dv = "VAS"
-group = "Patients"
+levels = "Patients"
 """
     path = root / "bad_group.toml"
     path.write_text(spec.replace('output = "results"', f'output = "{tmp_path / "out"}"'))
