@@ -51,16 +51,20 @@ print(cohort)
 # %%
 # Cross-validated evaluation
 # --------------------------
-# ``("alff", "SMA_L")`` names the ROI measure. The model is the default
-# (standardisation + L2 logistic regression); scaling and the confound regression
-# are refitted in every training fold, and no subject is ever in both the training
-# and the test set. The permutation test reruns all of it 50 times (use 1000 or more in a paper).
+# ``("alff", "SMA_L")`` names the ROI measure and ``sessions="baseline"`` the session
+# evaluated (one per subject; a subject without it would be listed in
+# ``res.excluded``). Rows are grouped by the ``subject_id`` column (``subject=``). The
+# model is the default (standardisation + L2 logistic regression); scaling and the
+# confound regression are refitted in every training fold, and no subject is ever in
+# both the training and the test set. The permutation test reruns all of it 50 times
+# (use 1000 or more in a paper).
 res = evaluate_biomarker(
-    cohort, [("alff", "SMA_L")], target="group", positive="CLBP",
+    cohort, [("alff", "SMA_L")], "group", positive="CLBP", sessions="baseline",
     confounds=["age", "sex"], n_splits=5, n_repeats=5, n_permutations=50,
     prevalence=0.2, random_state=0,
 )
 print(res.summary())
+print(f"excluded: {len(res.excluded)}")
 
 # %%
 # The metrics as a table

@@ -27,7 +27,9 @@ at voxel p = 0.001 and p = 0.01, and explains when GRF can be trusted.
 # Gaussian blob (FWHM 20 mm) centred on the left insula peak of the seed's Table 3
 # (MNI -47, 11, -5): the paired effect size is d_z = 2 at its centre. Nothing else
 # differs between sessions.
+import tempfile
 import warnings
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import nibabel as nib
@@ -91,8 +93,8 @@ subject_ids = np.repeat(subjects, 2)
 # standardised residuals estimated as FSL's ``smoothest`` does. ``group_order``
 # makes the contrast post - pre. The estimated FWHM should be close to the 12 mm
 # we generated.
-res = voxelwise_ttest(maps, "paired", groups=sessions, subjects=subject_ids,
-                      group_order=("post", "pre"), mask_img=mask_img)
+res = voxelwise_ttest(maps, "paired", labels=sessions, subjects=subject_ids,
+                      levels=("post", "pre"), mask_img=mask_img)
 print(res.summary())
 
 # %%
@@ -126,6 +128,32 @@ columns = ["method", "sign", "size_voxels", "p_cluster", "significant", "peak_st
 pd.concat([grf[m, 0.001].clusters.assign(method=m) for m in ("fsl", "spm")])[columns]
 
 # %%
+# A saved t map knows what it is
+# ------------------------------
+# ``res.save()`` writes ``tmap.nii.gz`` with the NIfTI intent code of a t map
+# (``p1 = df``), DPABI's ``{T_[14.0]}{dLh_...}{FWHMx_...mm}`` in its description,
+# and a ``tmap.json`` sidecar holding the df and the residual smoothness. GRF reads
+# all of this back: the file alone gives the same k* as the in-memory result, and a
+# map whose kind cannot be told is refused instead of being thresholded as a z map.
+# DPABI's own T maps are read the same way (its df, and its dLh when not 0).
+out = Path(tempfile.mkdtemp()) / "paired_glm"
+saved = res.save(out)
+print(nib.load(saved["tmap"]).header.get_intent(), nib.load(saved["tmap"]).header["descrip"])
+from_file = grf_cluster_correct(saved["tmap"], voxel_p=0.001, cluster_p=0.05,
+                                mask_img=saved["mask"])
+print(from_file.parameters["stat_from"], "| k* =", from_file.min_cluster_size,
+      "(in memory:", grf["fsl", 0.001].min_cluster_size, ")")
+
+# %%
+# DPABI and FSL interpolate the degrees-of-freedom correction of the smoothness
+# differently above 20 df; ``dof_correction="dpabi"`` reproduces DPABI's k*.
+res_dpabi = voxelwise_ttest(maps, "paired", labels=sessions, subjects=subject_ids,
+                            levels=("post", "pre"), mask_img=mask_img,
+                            dof_correction="dpabi")
+print("dLh FSL rule:", round(res.smoothness.dlh, 6), " DPABI rule:",
+      round(res_dpabi.smoothness.dlh, 6), "(identical at 14 df, below 21)")
+
+# %%
 # GRF at voxel p = 0.01, the seed's threshold
 # -------------------------------------------
 # A lenient cluster-forming threshold makes larger clusters whose size
@@ -157,7 +185,7 @@ for method in ("fsl", "spm"):
 perm = {}
 for voxel_p in (0.001, 0.01):
     perm[voxel_p] = permutation_cluster_correct(
-        maps, "paired", groups=sessions, subjects=subject_ids, group_order=("post", "pre"),
+        maps, "paired", labels=sessions, subjects=subject_ids, levels=("post", "pre"),
         mask_img=mask_img, voxel_p=voxel_p, cluster_p=0.05, n_permutations=500,
         random_state=0,
     )
@@ -201,6 +229,7 @@ pd.DataFrame(rows)
 # nilearn (``threshold`` makes everything below the cluster-forming height
 # transparent), for GRF (FSL) and permutation at p = 0.001 and GRF (FSL) at the seed's
 # p = 0.01.
+# sphinx_gallery_multi_image_block = "single"
 for title, r in [("GRF (fsl), voxel p < 0.001", grf["fsl", 0.001]),
                  ("Permutation, voxel p < 0.001", perm[0.001]),
                  ("GRF (fsl), voxel p < 0.01", grf["fsl", 0.01])]:

@@ -3,7 +3,7 @@ Writing and registering a plug-in extractor
 ===========================================
 
 painmarkers computes ALFF, fALFF and seed FC out of the box, but a lab often
-needs its own voxelwise feature. Any subclass of
+needs its own feature, voxelwise or per ROI. Any subclass of
 :class:`~painmarkers.extractors.BaseExtractor` that passes
 :func:`~painmarkers.testing.check_extractor` can be registered with
 :func:`~painmarkers.extractors.register_extractor` and then used by name
@@ -13,9 +13,10 @@ derivatives, ROI values attached to the cohort), and in study specifications.
 
 This example writes a *temporal standard deviation* extractor — the SD of each
 voxel's detrended time series, a simple measure of BOLD fluctuation amplitude —
-checks it, registers it, and runs it over a tiny generated cohort. It ends with
-how a separate package ships such an extractor through the
-``painmarkers.extractors`` entry-point group.
+checks it, registers it, and runs it over a tiny generated cohort, then writes a
+second plug-in that gives one value per ROI instead of a map. It ends with how a
+separate package ships such extractors through the ``painmarkers.extractors``
+entry-point group.
 """
 
 # %%
@@ -23,12 +24,16 @@ how a separate package ships such an extractor through the
 # -------------
 # A time-series extractor sets two class variables, ``feature`` (the name of its
 # output in tables and file names) and ``input_kind = "bold"``, and implements
-# one hook, ``_compute(data, t_r)``: ``data`` is the masked ``(T, V)`` array of
-# one image (time by voxel) and the hook returns ``(V,)`` values. The base class
-# does the rest the way nilearn maskers do: it loads and checks images, computes
-# or takes the mask in ``fit``, reads the repetition time from ``t_r``, the JSON
-# sidecar or the header, and offers ``transform``, ``compute_map`` and
-# ``inverse_transform``.
+# one public method, ``compute(data, context)``: ``data`` is the masked, read-only
+# ``(T, V)`` array of one image (time by voxel), ``context`` an
+# :class:`~painmarkers.extractors.ImageContext` describing that image (its file,
+# subject, session, repetition time ``context.t_r``, confounds), and the method
+# returns ``(V,)`` values. The base class does the rest the way nilearn maskers do:
+# it computes or takes the mask in ``fit``, streams the masked data of each image
+# from its file, resolves the repetition time (``t_r``, the JSON sidecar or the
+# header), and offers ``transform``, ``transform_image``, ``compute_map`` and
+# ``inverse_transform``. Nothing about the current image is stored on the
+# extractor, so one fitted extractor can process several images at once.
 #
 # Parameters follow scikit-learn's rules: ``__init__`` stores its arguments as
 # they are, including ``mask_img`` and ``t_r``, and validation happens in the
@@ -90,7 +95,7 @@ class TemporalSD(BaseExtractor):
             raise ValueError(f"The 'detrend' parameter must be 'linear' or 'constant'. "
                              f"Got {self.detrend!r}.")
 
-    def _compute(self, data, t_r):
+    def compute(self, data, context):
         x = scipy.signal.detrend(np.asarray(data[self.discard:], dtype=np.float64), axis=0,
                                  type=self.detrend)
         return x.std(axis=0, ddof=1)
@@ -103,8 +108,9 @@ class TemporalSD(BaseExtractor):
 # must pass (``register_extractor`` runs it too): default construction,
 # ``get_params``/``set_params``/``clone`` round trips, ``NotFittedError`` before
 # ``fit``, output of shape ``(n_images, n_voxels_in_mask)``, finite and
-# deterministic, ``compute_map`` agreeing with ``transform``, and pickling for
-# parallel workers. It runs on two small random images from
+# deterministic, nothing stored on ``self`` by ``transform`` and the same results
+# when two threads run it at once, ``compute_map`` agreeing with ``transform``,
+# and pickling for parallel workers. It runs on two small random images from
 # :func:`~painmarkers.testing.synthetic_images`; call it in your own test suite.
 imgs, mask = synthetic_images("bold")
 print(f"synthetic images: {imgs[0].shape}, mask of {int(mask.get_fdata().sum())} voxels")
@@ -124,7 +130,7 @@ class ForgetfulSD(BaseExtractor):
     def __init__(self, discard=0):
         self.discard = discard
 
-    def _compute(self, data, t_r):
+    def compute(self, data, context):
         return data[self.discard:].std(axis=0)
 
 
@@ -257,6 +263,46 @@ for ax, group in zip(axes, ["CLBP", "HC"]):
     ax.set(title=f"{group}: mean temporal SD", xticks=[], yticks=[],
            xlabel="left  <-  x  ->  right")
 fig.colorbar(im, ax=axes, shrink=0.8, label="SD (a.u.)")
+
+# %%
+# One value per ROI: an ROI-value plug-in
+# ---------------------------------------
+# An extractor with ``output = "rois"`` gives one value per ROI of its ``rois``
+# parameter instead of a map. ``fit`` places the ROIs on the mask grid and
+# ``roi_columns_`` tells ``compute`` which columns of ``data`` belong to each
+# ROI. Here: the SD of each ROI's mean series, the quantity the
+# ``temporal_sd_meants`` columns above hold, without going through
+# :class:`~painmarkers.extractors.ROIExtractor`. In ``extract`` its values
+# become ROI measures and, when its ``rois`` is None, it takes the driver's.
+
+
+class ROISeriesSD(BaseExtractor):
+    """SD of the detrended mean series of each ROI."""
+
+    feature = "roi_series_sd"
+    input_kind = "bold"
+    output = "rois"
+
+    def __init__(self, mask_img=None, t_r=None, rois=None):
+        self.mask_img = mask_img
+        self.t_r = t_r
+        self.rois = rois
+
+    def compute(self, data, context):
+        series = np.column_stack([data[:, cols].mean(axis=1, dtype=np.float64)
+                                  for cols in self.roi_columns_])
+        return scipy.signal.detrend(series, axis=0).std(axis=0, ddof=1)
+
+
+check_extractor(ROISeriesSD)
+register_extractor("roi_series_sd", ROISeriesSD)
+per_roi = pm.extract(cohort, ["roi_series_sd"], rois=rois, out_dir=root / "derivatives" / "roi",
+                     progress=False, motion=False)
+both = per_roi.wide().filter(regex="roi_series_sd").join(
+    result.wide().filter(regex="temporal_sd_meants"))
+print(both.round(4).to_string())
+np.testing.assert_allclose(both["roi_series_sd__left"], both["temporal_sd_meants__left"],
+                           rtol=1e-5)
 
 # %%
 # Shipping it in a package: the entry-point group

@@ -191,9 +191,9 @@ assert (table.loc[["hot_spot", "INS_L_10mm"], "ratio"] > 0.7).all()
 # gives the ``mean_map`` column above. ROIs are placed on each map's own grid, so
 # maps of different resolutions can share one ROI list.
 alff_img = alff.fit().compute_map(bold)
-map_mean = MapMean(rois, statistic="mean", kind="alff", mask_img=mask_img).fit()
+map_mean = MapMean(rois, summary="mean", kind="alff", mask_img=mask_img).fit()
 np.testing.assert_allclose(map_mean.transform(alff_img)[0], table["mean_map"], rtol=1e-5)
-medians = MapMean(rois, statistic="median", kind="alff", mask_img=mask_img).fit()
+medians = MapMean(rois, summary="median", kind="alff", mask_img=mask_img).fit()
 print(pd.Series(medians.transform(alff_img)[0], index=medians.get_feature_names_out())
       .round(3).tail(4).to_string())
 plotting.plot_stat_map(alff_img, bg_img=template, cut_coords=(-47, 11, -5), cmap="hot",
