@@ -87,7 +87,7 @@ def main() -> None:
         warm = cohort.select(subjects=["00", "01"])
         for n_jobs in (1, 2):
             extract(warm, extractors, rois=rois, n_jobs=n_jobs, out_dir=tmp / f"warm{n_jobs}",
-                    progress=False)
+                    progress=False, motion=False)
         # ABBA order (1, 2, 2, 1, ...) so that a drifting machine load biases neither side
         order = [1, 2, 2, 1] * args.repeats
         walls: dict[int, list[float]] = {1: [], 2: []}
@@ -97,7 +97,7 @@ def main() -> None:
             loads[n_jobs].append(os.getloadavg()[0])
             t0 = time.perf_counter()
             results[n_jobs] = extract(cohort, extractors, rois=rois, n_jobs=n_jobs,
-                                      out_dir=tmp / f"out{k}", progress=False)
+                                      out_dir=tmp / f"out{k}", progress=False, motion=False)
             walls[n_jobs].append(time.perf_counter() - t0)
         rows = [(n, float(np.median(walls[n])), min(loads[n]), max(loads[n])) for n in (1, 2)]
         same = (results[1].to_frame().equals(results[2].to_frame()))

@@ -61,7 +61,7 @@ def timed(fn, *args, repeat=1, **kwargs):
 def run_painmarkers(imgs, mask_img, groups, n_jobs=None):
     from painmarkers.inference import permutation_cluster_correct
 
-    return permutation_cluster_correct(imgs, "two_sample", groups=groups, mask_img=mask_img,
+    return permutation_cluster_correct(imgs, "two_sample", labels=groups, mask_img=mask_img,
                                        voxel_p=VOXEL_P, n_permutations=N_PERM,
                                        connectivity=6, random_state=0, atlas=False,
                                        n_jobs=n_jobs)

@@ -107,7 +107,7 @@ paths = [files[i % len(files)] for i in range({n})]
 groups = np.array(['A', 'B'] * ({n} // 2))
 mask = load_mni152_brain_mask(resolution=3)
 base = hwm_mb()
-res = voxelwise_ttest(paths, 'two_sample', groups=groups, mask_img=mask)
+res = voxelwise_ttest(paths, 'two_sample', labels=groups, mask_img=mask)
 peak = hwm_mb()
 print(json.dumps(dict(base_mb=base, peak_mb=peak, n_voxels=res.n_voxels)))
 """
@@ -143,19 +143,19 @@ def main(argv=None):
             floor = _best(lambda p=paths, g=groups: _floor(p, mask, g), reps)
             floor_isal = _best(lambda p=paths, g=groups: _floor(p, mask, g, load_img), reps)
             ours_p = _best(lambda p=paths, g=groups: voxelwise_ttest(
-                p, "two_sample", groups=g, mask_img=mask_img), reps)
+                p, "two_sample", labels=g, mask_img=mask_img), reps)
             ours_p_nos = _best(lambda p=paths, g=groups: voxelwise_ttest(
-                p, "two_sample", groups=g, mask_img=mask_img, estimate_smoothness=False), reps)
+                p, "two_sample", labels=g, mask_img=mask_img, estimate_smoothness=False), reps)
             imgs = [nib.load(p) for p in paths]
             imgs = [nib.Nifti1Image(np.asarray(im.dataobj), im.affine) for im in imgs]
             ours_i = _best(lambda i=imgs, g=groups: voxelwise_ttest(
-                i, "two_sample", groups=g, mask_img=mask_img), reps)
+                i, "two_sample", labels=g, mask_img=mask_img), reps)
             nl_i = _best(lambda i=imgs, g=groups: _nilearn(i, mask_img, g), reps)
             if n <= args.skip_nilearn_paths_above:
                 nl_p, out = _once(lambda p=paths, g=groups: _nilearn(p, mask_img, g))
             else:
                 nl_p, out = float("nan"), _nilearn(imgs, mask_img, groups)
-            res = voxelwise_ttest(imgs, "two_sample", groups=groups, mask_img=mask_img)
+            res = voxelwise_ttest(imgs, "two_sample", labels=groups, mask_img=mask_img)
             diff_t = float(np.max(np.abs(res.t_img.get_fdata()[mask]
                                          - out["stat"].get_fdata()[mask])))
             diff_z = float(np.max(np.abs(res.z_img.get_fdata()[mask]

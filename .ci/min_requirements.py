@@ -1,0 +1,118 @@
+"""Print pip constraints that pin every dependency to the floor declared in pyproject.toml.
+
+The minimum-versions job of ``.ci/run`` installs the project with these constraints, so
+the floors it tests are the ones users are promised and cannot drift from them::
+
+    python .ci/min_requirements.py --extras dask fast > min-constraints.txt
+    pip install -c min-constraints.txt -e ".[test]"
+    python .ci/min_requirements.py --extras dask fast --check
+
+Every runtime requirement (and every requirement of the extras named) must carry a
+``>=`` floor; ``name>=X`` becomes ``name==X``. The floors must be released versions
+(``==0.3`` does not match ``0.3.1``). Requirements of other extras (the test tools) are
+left free: pip installs their newest versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+_REQUIREMENT = re.compile(
+    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<spec>[^;]*)(?:;.*)?$"
+)
+_FLOOR = re.compile(r">=\s*(?P<version>[0-9][0-9A-Za-z.+!-]*)")
+
+# Packages the project does not depend on directly, capped for as long as a floor predates
+# the release that copes with their newer versions (warnings are errors in the tests).
+# (package, cap, the dependency whose floor needs it, the first release of it that doesn't)
+ERA_CAPS = [
+    ("pyparsing", "<3.3", "matplotlib", "3.10.7"),  # older matplotlib calls parseString
+]
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def floors(extras: list[str], pyproject: Path = PYPROJECT) -> dict[str, str]:
+    """Return ``{name: floor}`` of the runtime requirements and those of ``extras``.
+
+    Raises SystemExit naming a requirement without a ``>=`` floor or an unknown extra.
+    """
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    optional = project.get("optional-dependencies", {})
+    requirements = list(project["dependencies"])
+    for extra in extras:
+        if extra not in optional:
+            raise SystemExit(f"unknown extra {extra!r}; pyproject.toml has {sorted(optional)}")
+        requirements += optional[extra]
+    out: dict[str, str] = {}
+    for requirement in requirements:
+        match = _REQUIREMENT.match(requirement)
+        if match is None:
+            raise SystemExit(f"cannot parse the requirement {requirement!r}")
+        name = match["name"].lower().replace("_", "-")
+        if name == project["name"]:
+            continue  # a self-reference such as painmarkers[dask]: its extras are named too
+        floor = _FLOOR.search(match["spec"])
+        if floor is None:
+            raise SystemExit(f"the requirement {requirement!r} declares no '>=' floor")
+        out[name] = floor["version"]
+    return out
+
+
+def constraints(extras: list[str], pyproject: Path = PYPROJECT) -> list[str]:
+    """Return the constraint lines: ``name==floor``, then the era caps still needed."""
+    pins = floors(extras, pyproject)
+    lines = [f"{name}=={version}" for name, version in pins.items()]
+    for package, cap, dependency, fixed_in in ERA_CAPS:
+        if dependency in pins and _version_tuple(pins[dependency]) < _version_tuple(fixed_in):
+            lines.append(f"{package}{cap}  # {dependency} < {fixed_in}")
+    return lines
+
+
+def check_installed(extras: list[str], pyproject: Path = PYPROJECT) -> list[str]:
+    """Return one message per pinned package whose installed version is not its floor."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    problems = []
+    for name, floor in floors(extras, pyproject).items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            problems.append(f"{name} is not installed (floor {floor})")
+            continue
+        if Version(installed) != Version(floor):
+            problems.append(f"{name} {installed} is installed, not its floor {floor}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--extras", nargs="*", default=[],
+                        help="optional-dependency groups whose floors are pinned too")
+    parser.add_argument("--check", action="store_true",
+                        help="check the installed versions against the floors instead")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check_installed(args.extras)
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        if not problems:
+            print(f"{len(floors(args.extras))} packages installed at their declared floors")
+        return 1 if problems else 0
+    print(f"# generated by .ci/min_requirements.py from {PYPROJECT.name}")
+    print("\n".join(constraints(args.extras)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
