@@ -37,8 +37,7 @@ _EPILOG = ("Exit status: 0 on success, 1 on an error (one line on stderr; set "
 
 
 def _command(sub, name: str, summary: str, description: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=summary, description=description, epilog=_EPILOG,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    return sub.add_parser(name, help=summary, description=description, epilog=_EPILOG)
 
 
 def _parser() -> argparse.ArgumentParser:

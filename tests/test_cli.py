@@ -219,10 +219,12 @@ SUBCOMMANDS = ["demo", "check", "run", "simulate", "instruments", "extractors"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
-def test_every_subcommand_has_help(command, capsys):
-    """`painmarkers COMMAND --help` describes the command and every option."""
+def test_every_subcommand_has_help(command, capsys, monkeypatch):
+    """`painmarkers COMMAND --help` describes the command and every option, wrapped to the
+    terminal's width (the usage line aside: argparse keeps a choice list whole)."""
     from painmarkers.cli import _parser
 
+    monkeypatch.setenv("COLUMNS", "80")
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
     assert exc.value.code == 0
@@ -233,6 +235,8 @@ def test_every_subcommand_has_help(command, capsys):
     for action in sub._actions:
         assert action.help, f"{command} {action.option_strings or action.dest} has no help"
     assert "PAINMARKERS_TRACEBACK" in text  # the exit statuses
+    after_usage = text.split("\n\n", 1)[1]
+    assert max(len(line) for line in after_usage.splitlines()) <= 80
 
 
 def test_top_level_help_lists_every_subcommand(capsys):
