@@ -118,15 +118,36 @@ def page_checker():
     return check_page
 
 
+def assert_no_reprs(html: str) -> None:
+    """The text of a report (scripts and styles aside) holds no Python list, dict or object
+    repr: captions, headings and methods name things in words."""
+    import html as html_lib
+    import re
+
+    text = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
+    text = html_lib.unescape(re.sub(r"<[^>]+>", " ", text))
+    for pattern in (r"\[['\"]", r"\{['\"]", r"\b(AtlasRegion|Sphere|ALFF|FALFF|SeedFC)\("):
+        found = re.search(pattern, text)
+        assert found is None, text[max(found.start() - 200, 0):found.end() + 100]
+
+
 def check_study_report(result, min_images: int = 8) -> None:
-    """A study report opens in Chromium at 1280 px: no console error, every figure of the
-    run decodes, and nothing is wider than the window with every folded section open."""
+    """A study report has no reprs in its text, and opens in Chromium at 1280 px: no console
+    error, every figure of the run decodes, and nothing is wider than the window with every
+    folded section open."""
+    assert_no_reprs(result.report_path.read_text())
     page = check_page(result.report_path, width=1280, overflow=True)
     assert page.console_errors == []
     assert page.broken_images == []
     assert page.n_images == len(result.figures) >= min_images
     assert page.script_result["wide"] == [], page.script_result
     assert page.script_result["scroll"] <= page.script_result["vw"], page.script_result
+
+
+@pytest.fixture
+def repr_checker():
+    """Return :func:`assert_no_reprs`."""
+    return assert_no_reprs
 
 
 @pytest.fixture

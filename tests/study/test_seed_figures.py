@@ -170,7 +170,7 @@ def test_group_plot_annotates_scipys_student_t(run):
         result.report_path.read_text())
 
 
-def test_composite_correlation_is_pearson_of_the_per_subject_means(run):
+def test_composite_correlation_is_pearson_of_the_per_subject_means(run, repr_checker):
     _, result = run
     wide = _wide(result)
     rows = wide[(wide.group == "CLBP") & (wide.session == "pre")]
@@ -183,7 +183,11 @@ def test_composite_correlation_is_pearson_of_the_per_subject_means(run):
     np.testing.assert_allclose(table.loc[0, "p"], p, rtol=1e-8)
     assert table.loc[0, "n"] == len(rows) and table.loc[0, "n_excluded"] == 0
     assert table.loc[0, "x"] == "mean ALFF of INS_L and mPFC"
-    assert "cf. a made-up Figure 9" in result.report_path.read_text()
+    html = result.report_path.read_text()
+    assert "cf. a made-up Figure 9" in html
+    # the columns averaged (and every other caption) are named in words, not as reprs
+    repr_checker(html)
+    assert "x = mean of ALFF (INS_L) and ALFF (mPFC); y = mean of" in html
 
 
 def test_seed_comparison_reads_the_earlier_table_and_says_what_is_missing(run):
