@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from painmarkers._words import plain
 from painmarkers.prediction import _save
 
 __all__ = ["PrognosisEvaluation"]
@@ -106,7 +107,7 @@ class PrognosisEvaluation:  # numpydoc ignore=PR01,EX01
         lines = [
             f"Prognostic evaluation: {p['target']} from {', '.join(p['features'])}",
             f"n = {self.n} rows from {self.n_subjects} subjects"
-            + (f", sessions {sessions}" if sessions else "")
+            + (f", sessions {plain(sessions)}" if sessions else "")
             + f"; {_save.excluded_text(self.excluded)}.",
             *_save.design_lines(p),
             "R² = 1 - SS_res / SS_tot against each row's training-fold mean.",

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from painmarkers._words import plain
 from painmarkers.prediction import _save
 
 __all__ = ["BiomarkerEvaluation"]
@@ -117,7 +118,7 @@ class BiomarkerEvaluation:  # numpydoc ignore=PR01,EX01
             f"Biomarker evaluation: {p['target']} == {p['positive']!r} from "
             f"{', '.join(p['features'])}",
             f"n = {self.n} rows ({self.n_positive} positive, {self.n_negative} negative) from "
-            f"{self.n_subjects} subjects" + (f", sessions {sessions}" if sessions else "")
+            f"{self.n_subjects} subjects" + (f", sessions {plain(sessions)}" if sessions else "")
             + f"; {_save.excluded_text(self.excluded)}.",
             *_save.design_lines(p),
             *_save.metric_lines(self.metrics),

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from painmarkers._words import plain as _join
 from painmarkers.reporting.brain import plot_stat_map
 from painmarkers.reporting.figures import _pyplot
 
@@ -172,11 +173,6 @@ def _names(covariates: Any, names: Sequence[str] | None) -> list[str]:
         return [str(covariates.name)]
     k = 1 if np.ndim(covariates) == 1 else np.shape(covariates)[1]
     return [f"covariate {i + 1}" for i in range(k)]
-
-
-def _join(names: Sequence[str]) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def plot_correlation(x: Sequence[float], y: Sequence[float], *, r: float | None = None,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from painmarkers import schema
+from painmarkers._words import plain
 from painmarkers.exceptions import DesignError, SpecError
 from painmarkers.model import Cohort, get_instrument
 from painmarkers.study._context import RunContext
@@ -57,11 +58,8 @@ def _select(cohort: Cohort, group: Any = None, session: Any = None) -> Cohort:
     return cohort.select(levels=group, sessions=session) if (group or session) else cohort
 
 
-def _words(value: Any) -> str:
-    """A label or a list of labels as text: ``CLBP``, ``CLBP and HC``."""
-    if isinstance(value, list | tuple):
-        return " and ".join(map(str, value))
-    return str(value)
+#: A label, a list of labels or a mapping as text: ``CLBP``, ``CLBP and HC``.
+_words = plain
 
 
 def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,

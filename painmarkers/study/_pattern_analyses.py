@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from painmarkers import schema
+from painmarkers._words import plain
 from painmarkers.exceptions import DesignError, InferenceWarning
 from painmarkers.study._pattern_specs import (
     card_sessions,
@@ -230,7 +231,7 @@ def run_pattern(ctx, cohort, spec) -> dict[str, Any]:
     ctx.report.text(
         f"Methods: {model_name(p, article=True)} of the {label} maps ({res.n_voxels} voxels of "
         f"{mask_text}) predicted {what}"
-        + (f" at session {_plain_sessions(sessions)}" if sessions is not None else "")
+        + (f" at session {plain(sessions)}" if sessions is not None else "")
         + (f" in {', '.join(levels)}" if levels else "")
         + f", evaluated in {cv} with every step fitted in the training folds"
         + (f" (confounds {', '.join(p['confounds'])} regressed out of every voxel in the "
@@ -270,7 +271,7 @@ def run_pattern(ctx, cohort, spec) -> dict[str, Any]:
         intended = p["intended_use"] or (
             f"Research use: predicting {what} from whole-brain {label} maps"
             + (f" of {', '.join(levels)} participants" if levels else "")
-            + (f" at session {_plain_sessions(sessions)}" if sessions is not None else "")
+            + (f" at session {plain(sessions)}" if sessions is not None else "")
             + ", in data acquired and processed like the training cohort; not validated "
               "for clinical decisions.")
         card = save_model_card(res, card_dir, name=spec.name, intended_use=intended,
@@ -286,12 +287,6 @@ def run_pattern(ctx, cohort, spec) -> dict[str, Any]:
             note=True)
         record["model_card"] = str(card_dir)
     return record
-
-
-def _plain_sessions(sessions) -> str:
-    if isinstance(sessions, Mapping):
-        return ", ".join(f"{v} ({g})" for g, v in sessions.items())
-    return sessions if isinstance(sessions, str) else ", ".join(sessions)
 
 
 def _prediction_figures(ctx, name, ev, classes, label, what, n, cv, target) -> None:
@@ -451,7 +446,7 @@ def run_external_validation(ctx, cohort, spec) -> dict[str, Any]:
         + (f", positive class {c.get('positive')!r}" if classes else "")
         + f"; trained with painmarkers {card.versions.get('painmarkers', '?')}) was applied to "
         f"the {inputs} of this cohort"
-        + (f" (sessions {_plain_sessions(sessions)})" if sessions is not None else "")
+        + (f" (sessions {plain(sessions)})" if sessions is not None else "")
         + (f" in {', '.join(levels)}" if levels else "")
         + " without refitting anything"
         + (f", and its predictions compared with the observed {target}"

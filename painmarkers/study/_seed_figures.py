@@ -136,7 +136,7 @@ def run_group_plot(ctx, cohort, spec) -> dict[str, Any]:
     from scipy import stats as sps
 
     from painmarkers import schema
-    from painmarkers.reporting.plots import _join
+    from painmarkers._words import plain as _join
     from painmarkers.stats import two_sample_ttest
     from painmarkers.study._analyses import _label, expand_variables
 
@@ -196,8 +196,7 @@ def run_group_plot(ctx, cohort, spec) -> dict[str, Any]:
                  "p, as in the table of that test)" if tests is not None else "")
     ctx.save_figure(spec.name, fig, caption=(
         f"{', '.join(_label(d) for d in dvs)} per group ({ns})"
-        + (", sessions " + ", ".join(f"{v} ({g})" for g, v in sessions.items())
-           if sessions else "")
+        + (f", sessions {_join(sessions)}" if sessions else "")
         + f": one point per subject, black = mean with its 95 % CI{test_text}"
         + (f"; values in {units}" if units else "") + f"{cite(spec)}."))
     return _record(spec, n=n, dv=dvs)
@@ -207,7 +206,8 @@ def run_group_plot(ctx, cohort, spec) -> dict[str, Any]:
 def run_composite_correlation(ctx, cohort, spec) -> dict[str, Any]:
     """Correlate the per-subject means of two sets of columns (e.g. motor QSM and motor FC)."""
     from painmarkers import schema
-    from painmarkers.reporting.plots import _join, plot_correlation
+    from painmarkers._words import plain as _join
+    from painmarkers.reporting.plots import plot_correlation
     from painmarkers.stats import correlate
     from painmarkers.study._analyses import _label, _select, _table, _words, expand_variables
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from painmarkers import schema
+from painmarkers._words import plain
 from painmarkers.exceptions import DesignError, InferenceWarning, PainmarkersWarning
 from painmarkers.model import Cohort, get_instrument
 from painmarkers.study._analyses import _label, _record, _table, expand_variables
@@ -56,8 +57,8 @@ def trial_frame(cohort: Cohort, p: dict[str, Any], columns: Sequence[str]
     keep = wide[between].astype(str).isin(levels) & wide[between].notna()
     other = sorted(set(wide.loc[~keep, schema.SUBJECT].astype(str)))
     if other:
-        notes.append(f"{len(other)} subject(s) outside the levels {levels} of {between!r} "
-                     f"are not analysed: {', '.join('sub-' + s for s in other[:8])}"
+        notes.append(f"{len(other)} subject(s) outside the levels {plain(levels)} of "
+                     f"{between!r} are not analysed: {', '.join('sub-' + s for s in other[:8])}"
                      f"{' ...' if len(other) > 8 else ''}.")
     wide = wide[keep]
     seen = [str(v) for v in pd.unique(wide[within].dropna())]
@@ -193,7 +194,7 @@ def run_ancova(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str,
     ctx.report.text(
         f"Model per measure and follow-up visit: score at the visit ~ {pre} score + "
         f"{between}{covs} (Type {'III' if p['ss_type'] == 3 else 'II'} sums of squares; "
-        f"Vickers & Altman 2001); arms {levels}. Subjects without both visits are "
+        f"Vickers & Altman 2001); arms {plain(levels)}. Subjects without both visits are "
         "excluded and counted (n_excluded).")
     if p["correction"] and len(arm_term) > 1:
         ctx.report.text(f"p_adjusted: {p['correction']} across the measures of each term "
@@ -330,7 +331,7 @@ def run_lmm(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict[str, An
         f"Model per measure: response {rhs} + ({p['random']} | subject), "
         f"{'REML' if p['reml'] else 'ML'}, {p['ddf']} df (lmerTest / pbkrtest); every "
         f"available visit is used: {len(frame[schema.SUBJECT].unique())} subjects, "
-        f"{int((n_sub == len(sessions)).sum())} with every visit of {sessions}. "
+        f"{int((n_sub == len(sessions)).sum())} with every visit ({plain(sessions)}). "
         f"Difference in differences = ({levels[0]} - {levels[1]}) change from {pre} "
         f"(negative: {levels[0]} decreased more).")
     if p["correction"] and len(dvs) > 1:

@@ -194,7 +194,7 @@ def test_subjects_outside_the_levels_are_named_not_dropped_silently(run, tmp_pat
     result = run_study(spec, progress=False)
     html = unescape(result.report_path.read_text(encoding="utf-8"))
     ids = ", ".join(f"sub-{p[4:]}" for p in part["participant_id"][:2])
-    assert (f"2 subject(s) outside the levels ['active', 'sham'] of 'group' are not "
+    assert (f"2 subject(s) outside the levels active and sham of 'group' are not "
             f"analysed: {ids}.") in html
     fixed = _tsv(result, "m_fixed_effects")
     assert not fixed["term"].str.contains("waitlist").any()
