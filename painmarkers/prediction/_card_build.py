@@ -13,7 +13,7 @@ import pandas as pd
 
 from painmarkers._atomic import atomic_write, jsonable, write_bytes
 from painmarkers.exceptions import DataError
-from painmarkers.prediction import _apply, _steps
+from painmarkers.prediction import _apply, _final, _steps
 
 __all__: list[str] = []
 
@@ -110,10 +110,16 @@ def input_entry(src: dict, steps: list, arrays: dict, files: dict, out: Path) ->
     import nibabel as nib
 
     first_key, first = steps[0]
+    side = [k for k, s in steps if type(s).__name__ in _steps.SIDE_STEPS]
     if _steps.is_masker(first):
         for key, est in steps[1:]:
             if _steps.is_masker(est):
                 raise DataError(f"pipeline step {key!r}: a masker may only be the first step.")
+        if side:
+            raise DataError(f"pipeline steps {side} need each image's confounds or site; a "
+                            "voxel model card cannot receive them (apply_model takes images "
+                            "only). Regress the confounds out of the maps beforehand, or "
+                            "train the voxel model without confounds.")
         mask, affine, shape = _steps.masker_grid(first, first_key)
         dtype = _steps.probe_masker(first, mask, affine, first_key)
         files["mask.nii.gz"] = atomic_write(
@@ -135,7 +141,6 @@ def input_entry(src: dict, steps: list, arrays: dict, files: dict, out: Path) ->
     if n_in is not None and len(features) != n_in:
         raise DataError(f"{len(features)} feature names for a model fitted on {n_in} "
                         f"features: {features}.")
-    side = [k for k, s in steps if type(s).__name__ in _steps.SIDE_STEPS]
     coding = src["training"].get("confounds", [])
     if side and not src["from_evaluation"]:
         raise DataError(f"pipeline steps {side} need each row's site or confounds; a card "
@@ -159,8 +164,8 @@ def training_stats(src: dict, inp: dict, masker, training_data) -> None:
     if inp["kind"] == "images":
         imgs = _apply.image_list(training_data, "training_data")
         X = masker.transform(imgs)
-        t["image_stats"] = {"image_mean": _stat(np.nanmean(X, axis=1)),
-                            "image_sd": _stat(np.nanstd(X, axis=1, ddof=1))}
+        t["image_stats"] = {"image_mean": _final._stats(np.nanmean(X, axis=1)),
+                            "image_sd": _final._stats(np.nanstd(X, axis=1, ddof=1))}
         t.setdefault("n_rows", len(imgs))
         return
     frame = training_data if isinstance(training_data, pd.DataFrame) else pd.DataFrame(
@@ -168,18 +173,9 @@ def training_stats(src: dict, inp: dict, masker, training_data) -> None:
     missing = [f for f in inp["features"] if f not in frame.columns]
     if missing:
         raise DataError(f"training_data lacks the feature column(s) {missing}.")
-    t["features"] = {f: _stat(pd.to_numeric(frame[f], errors="coerce")) for f in
+    t["features"] = {f: _final._stats(pd.to_numeric(frame[f], errors="coerce")) for f in
                      inp["features"]}
     t.setdefault("n_rows", len(frame))
-
-
-def _stat(values) -> dict[str, Any]:
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return {"n": int(v.size), "mean": float(v.mean()) if v.size else None,
-            "sd": float(v.std(ddof=1)) if v.size > 1 else None,
-            "min": float(v.min()) if v.size else None,
-            "max": float(v.max()) if v.size else None}
 
 
 def weights(steps, inp, files, out) -> dict[str, Any] | None:

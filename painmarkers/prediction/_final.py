@@ -33,7 +33,7 @@ def _stats(values) -> dict[str, float]:
     if not v.size:
         return {"n": 0, "mean": None, "sd": None, "min": None, "max": None}
     return {"n": int(v.size), "mean": float(v.mean()),
-            "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            "sd": float(v.std(ddof=1)) if v.size > 1 else None,
             "min": float(v.min()), "max": float(v.max())}
 
 
@@ -82,10 +82,20 @@ def code_confounds(frame: pd.DataFrame, coding: list[dict[str, Any]], where: str
 
 def describe(data, design: _inputs.Design, task: str, *, target: str, positive=None,
              within: str = schema.SESSION, between: str = schema.GROUP,
-             site: str | None = None) -> dict[str, Any]:
-    """The training cohort of an evaluation: sizes, classes, sites, age, feature ranges."""
-    frame, _ = _inputs.as_frame(data)
-    rows = frame.iloc[design.rows].reset_index(drop=True)
+             site: str | None = None, images: bool = False) -> dict[str, Any]:
+    """The training cohort of an evaluation: sizes, classes, sites, age, feature ranges.
+
+    ``data`` is the Cohort or table the rows come from (None for images given as a list:
+    then only what the design holds is described). With ``images=True`` the columns of
+    ``design.X`` are voxels: instead of one range per feature, the card gets the range of
+    each image's mean and SD over the mask (``image_stats``, what
+    :func:`~painmarkers.prediction.apply_model` compares new images with).
+    """
+    if data is None:
+        rows = pd.DataFrame(index=range(design.X.shape[0]))
+    else:
+        frame, _ = _inputs.as_frame(data)
+        rows = frame.iloc[design.rows].reset_index(drop=True)
     per_subject = rows.assign(_s=design.subjects).drop_duplicates("_s")
     out: dict[str, Any] = {"n_rows": int(design.X.shape[0]),
                            "n_subjects": int(pd.unique(design.subjects).size),
@@ -109,9 +119,16 @@ def describe(data, design: _inputs.Design, task: str, *, target: str, positive=N
                          "n_negative": int((1 - design.y).sum())}
     else:
         out["target"] = {"name": target, **_stats(design.y)}
-    out["features"] = {f: _stats(design.X[:, j]) for j, f in enumerate(design.features)}
-    coding = confound_coding(rows, design.confounds)
-    if design.confounds:
+    if images:
+        X = design.X
+        out["image_stats"] = {"image_mean": _stats(np.nanmean(X, axis=1)),
+                              "image_sd": _stats(np.nanstd(X, axis=1, ddof=1))}
+    else:
+        out["features"] = {f: _stats(design.X[:, j]) for j, f in enumerate(design.features)}
+    # confounds given as a separate table (images as a list) have no recorded coding
+    coding = (confound_coding(rows, design.confounds)
+              if set(design.confounds) <= set(rows.columns) else None)
+    if design.confounds and coding is not None:
         try:
             again = code_confounds(rows, coding, "training data")
         except ValueError:

@@ -69,6 +69,12 @@ class PatternEvaluation:  # numpydoc ignore=PR01,EX01
         ``n_voxels_p001`` (p < 0.001), ``scheme``.
     n_voxels : int
         Voxels in the mask.
+    training : dict
+        The images the final model was trained on, as a model card records them:
+        ``n_rows``, ``n_subjects``, ``n_excluded``, the target (class counts, or its
+        range), ``image_stats`` (range of each image's mean and SD over the mask, which
+        :func:`apply_model` compares new images with), and, from a Cohort, the sessions,
+        groups, age and sex of its subjects.
     parameters : dict
         Everything that produced the result.
     versions : dict
@@ -91,6 +97,7 @@ class PatternEvaluation:  # numpydoc ignore=PR01,EX01
     final_model_: Any = field(repr=False)
     bootstrap: pd.DataFrame = field(repr=False)
     n_voxels: int = 0
+    training: dict = field(default_factory=dict, repr=False)
     parameters: dict = field(default_factory=dict, repr=False)
     versions: dict = field(default_factory=dict, repr=False)
 

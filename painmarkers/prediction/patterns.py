@@ -26,6 +26,7 @@ from painmarkers._warnings import warn
 from painmarkers.exceptions import PainmarkersWarning
 from painmarkers.prediction import (
     _engine,
+    _final,
     _inputs,
     _pattern_inputs,
     _pattern_maps,
@@ -469,7 +470,10 @@ def _run(imgs, target, *, positive, subjects, kind, sessions, mask_img, model, m
         z_img=z_img, p_img=None if boot is None else masker.inverse_transform(boot.p),
         q_img=None if boot is None else masker.inverse_transform(boot.q),
         mask_img=data.mask_img, final_model_=final, bootstrap=bootstrap,
-        n_voxels=int(X.shape[1]), parameters=parameters, versions=versions())
+        n_voxels=int(X.shape[1]), parameters=parameters, versions=versions(),
+        training=_final.describe(imgs if _pattern_inputs._is_cohort(imgs) else None, design,
+                                 task, target=parameters["target"], positive=positive,
+                                 images=True))
 
 
 def _parameters(target, positive, design, rows, splitter, pipe, model_name, settings,

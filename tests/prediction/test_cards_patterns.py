@@ -64,3 +64,46 @@ def test_pattern_evaluation_card_round_trip(model, tmp_path):
     assert_allclose(dots + loaded.intercept, linear, rtol=1e-8, atol=1e-10)
     assert_allclose(loaded.weights.get_fdata(), res.weights_img.get_fdata(), rtol=1e-8,
                     atol=1e-12)
+
+
+def test_pattern_card_describes_its_training_images(tmp_path):
+    """The card of a pattern evaluation records the training images without
+    ``training_data``: sizes, class counts and the range of each image's mean and SD over
+    the mask (computed here from the voxel matrix); new images shifted by 3 SD are
+    flagged by apply_model, images like the training ones are not."""
+    imgs, labels, X = _data(40, 0)
+    res = evaluate_pattern(imgs, labels, positive="CLBP", **FAST)
+    t = res.training
+    assert (t["n_rows"], t["n_subjects"], t["n_excluded"]) == (40, 40, 0)
+    assert t["target"]["class_counts"] == {"CLBP": 20, "HC": 20}
+    assert (t["target"]["n_positive"], t["target"]["n_negative"]) == (20, 20)
+    means, sds = X.mean(axis=1), X.std(axis=1, ddof=1)
+    stats = t["image_stats"]
+    assert_allclose([stats["image_mean"][k] for k in ("mean", "min", "max")],
+                    [means.mean(), means.min(), means.max()], rtol=1e-10)
+    assert_allclose(stats["image_sd"]["sd"], sds.std(ddof=1), rtol=1e-10)
+    assert stats["image_mean"]["n"] == 40 and "features" not in t
+    card = save_model_card(res, tmp_path / "card")
+    assert card.card["training"]["image_stats"] == stats
+    new, new_labels, _ = _data(20, 7)
+    same = apply_model(card, new, target=new_labels).shift.set_index("feature")
+    assert not same["flagged"].any()
+    shifted = [nib.Nifti1Image(img.get_fdata() + 3.0, AFFINE) for img in new]
+    with pytest.warns(UserWarning, match="image_mean"):
+        moved = apply_model(card, shifted, target=new_labels).shift.set_index("feature")
+    assert moved.loc["image_mean", "flagged"] and moved.loc["image_mean", "shift_sd"] > 10
+
+
+def test_pattern_card_with_confounds_is_refused(tmp_path):
+    """A voxel model with in-fold confound regression cannot be applied from images
+    alone: save_model_card refuses it, naming the step, and writes nothing."""
+    import pandas as pd
+
+    from painmarkers.exceptions import DataError
+
+    imgs, labels, _ = _data(40, 0)
+    age = pd.DataFrame({"age": np.random.default_rng(3).normal(50, 10, 40)})
+    res = evaluate_pattern(imgs, labels, positive="CLBP", confounds=age, **FAST)
+    with pytest.raises(DataError, match=r"\['confounds'\].*voxel model card"):
+        save_model_card(res, tmp_path / "card")
+    assert not (tmp_path / "card" / "model_card.json").exists()
