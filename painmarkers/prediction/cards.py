@@ -289,8 +289,8 @@ def save_model_card(
         result with ``final_model_`` and ``parameters`` (voxel-pattern evaluations), or
         a fitted pipeline. Supported steps: an optional masker first (voxel models:
         any step with ``mask_img_``, ``grid_affine_`` and ``grid_shape_`` that returns
-        the mask's voxels in C order), ``ComBat``/``ConfoundRegressor`` (from an
-        evaluation only), ``StandardScaler``, ``VarianceThreshold``, ``SelectKBest``,
+        the mask's voxels in C order), ``ComBat``/``ConfoundRegressor`` (from a table
+        model's evaluation only), ``StandardScaler``, ``VarianceThreshold``, ``SelectKBest``,
         ``SelectPercentile``, ``PCA``, then one of ``LogisticRegression``,
         ``LinearSVC``, ``Ridge``, ``RidgeClassifier``, ``Lasso``, ``LinearRegression``.
         Nested pipelines are unrolled; a fitted search is saved as its
@@ -343,7 +343,9 @@ def save_model_card(
     ------
     DataError
         An unsupported step (named), a masker that changes values, a multi-class model,
-        feature names that do not match the model, an evaluation without final model.
+        feature names that do not match the model, an evaluation without final model, a
+        voxel model with confound regression or ComBat (its images alone cannot give
+        the confounds or site it needs).
     OutputError
         ``directory`` already holds a card (and ``overwrite`` is False), or cannot be
         written.
