@@ -90,15 +90,47 @@ def _cohort_images(cohort, kind: str, sessions, between: str):
     return items, excluded
 
 
+def _image_confounds(coding: list, table: pd.DataFrame | None, names: list[str],
+                     ids: np.ndarray, nan_policy: str, excluded: list[dict]) -> tuple:
+    """The confound table of the images a voxel card regresses confounds from, and which
+    images have every value (the others raise or are excluded, by ``nan_policy``)."""
+    n = len(names)
+    if not coding:
+        return None, np.ones(n, bool)
+    wanted = [c["name"] for c in coding]
+    if table is None:
+        raise DataError(f"This voxel model regresses the confounds {wanted} out of the "
+                        "images: pass confounds= (a table with one row per image holding "
+                        "these columns), or the images as a Cohort whose wide() table has "
+                        "them.")
+    _missing_columns(wanted, table, "confound")
+    table = table[wanted].reset_index(drop=True)
+    missing = table.isna().any(axis=1).to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        cols = [c for c in wanted if pd.isna(table.iloc[i][c])]
+        if nan_policy == "raise":
+            raise DataError(f"{names[i]} has no value of the confound(s) {cols} "
+                            f"({int(missing.sum())} image(s) in total); fill them or pass "
+                            "nan_policy='omit' to leave such images out.")
+        for i in np.flatnonzero(missing):
+            cols = [c for c in wanted if pd.isna(table.iloc[i][c])]
+            excluded.append({"row": int(i), "subject_id": ids[i],
+                             "reason": f"{names[i]}: missing {', '.join(cols)}"})
+    return table, ~missing
+
+
 def image_rows(card, data, *, target, subjects, kind, sessions, between, nan_policy,
-               grid_mismatch) -> Rows:
+               grid_mismatch, confounds=None) -> Rows:
     from painmarkers.prediction._steps import CardMasker
 
     saved = card.steps[0][1]
     masker = CardMasker(saved.mask, saved.affine, saved.dtype, grid_mismatch)
+    coding = card.card["input"].get("confounds") or []
     excluded: list[dict] = []
     observed = None
     target_name = None
+    table = None
     if hasattr(data, "iter_sessions") and hasattr(data, "wide"):
         kind = kind or card.card["input"].get("image_kind")
         if kind is None:
@@ -118,6 +150,14 @@ def image_rows(card, data, *, target, subjects, kind, sessions, between, nan_pol
             target_name = tname
         elif target is not None:
             raise DataError(f"The target column {target!r} is not in the Cohort's table.")
+        if confounds is not None:
+            raise TypeError("With a Cohort, the confounds come from its wide() table; "
+                            "confounds= is for images given as a list.")
+        if coding:
+            wanted = [c["name"] for c in coding]
+            _missing_columns(wanted, wide, "confound")
+            by_key = wide.set_index([schema.SUBJECT, schema.SESSION])[wanted]
+            table = by_key.reindex([(i[1], i[2]) for i in items]).reset_index(drop=True)
     else:
         imgs = image_list(data, "data")
         names = [_image_name(img, i) for i, img in enumerate(imgs)]
@@ -134,8 +174,18 @@ def image_rows(card, data, *, target, subjects, kind, sessions, between, nan_pol
                 raise DataError(f"target has {observed.size} value(s) for {len(imgs)} "
                                 "image(s).")
             target_name = card.card.get("target") or "target"
+        if confounds is not None:
+            table = (confounds.reset_index(drop=True) if isinstance(confounds, pd.DataFrame)
+                     else pd.DataFrame(confounds).reset_index(drop=True))
+            table.columns = [str(c) for c in table.columns]
+            if len(table) != len(imgs):
+                raise DataError(f"confounds has {len(table)} row(s) for {len(imgs)} "
+                                "image(s); give one row per image.")
+    table, has_confounds = _image_confounds(coding, table, names, ids, nan_policy, excluded)
     rows, keep, n_resampled, stats = [], [], 0, []
     for i, (img, name) in enumerate(zip(imgs, names)):
+        if not has_confounds[i]:
+            continue
         values, resampled = masker.load(img, name)
         n_resampled += resampled
         bad = ~np.isfinite(values)
@@ -163,10 +213,13 @@ def image_rows(card, data, *, target, subjects, kind, sessions, between, nan_pol
         warn(text, InferenceWarning)
         notes.append(text)
     keep = np.asarray(keep)
+    side: dict[str, Any] = {}
+    if coding:
+        side["confounds"] = _final.code_confounds(table.iloc[keep], coding, "new data")
     return Rows(X=np.vstack(rows), subjects=ids[keep], rows=keep,
                 names=[names[i] for i in keep],
                 observed=None if observed is None else observed[keep], target=target_name,
-                excluded=excluded, notes=notes,
+                side=side, excluded=excluded, notes=notes,
                 inputs=pd.DataFrame(stats, columns=["image_mean", "image_sd"]))
 
 
@@ -280,7 +333,7 @@ def _observed(card, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def apply(card, data, *, target, subject, sessions, within, between, subjects, kind,
           nan_policy, grid_mismatch, max_shift, confidence, n_bootstrap, n_bins,
-          random_state):
+          random_state, confounds=None):
     check_choice(nan_policy, ("raise", "omit"), "nan_policy")
     check_choice(grid_mismatch, ("resample", "raise"), "grid_mismatch")
     max_shift = check_interval(max_shift, "max_shift", 0, np.inf, closed="neither")
@@ -292,9 +345,12 @@ def apply(card, data, *, target, subject, sessions, within, between, subjects, k
     if card.is_voxel:
         rows = image_rows(card, data, target=target, subjects=subjects, kind=kind,
                           sessions=sessions, between=between, nan_policy=nan_policy,
-                          grid_mismatch=grid_mismatch)
+                          grid_mismatch=grid_mismatch, confounds=confounds)
         training = (c.get("training") or {}).get("image_stats", {})
     else:
+        if confounds is not None:
+            raise TypeError("confounds= is for a voxel model's images given as a list; a "
+                            "table model reads its confound columns from the data.")
         rows = table_rows(card, data, target=target, subject=subject, sessions=sessions,
                           within=within, between=between, nan_policy=nan_policy)
         training = (c.get("training") or {}).get("features", {})

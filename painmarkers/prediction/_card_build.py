@@ -105,21 +105,37 @@ def check_task(src: dict, steps: list, where: str) -> None:
             src["threshold"] = 0.5 if score == "predict_proba" else 0.0
 
 
+def _confound_coding(src: dict, steps: list) -> list:
+    """How the card's confounds are coded (empty without them), after the checks that a
+    card can replay its side steps on new data."""
+    side = [k for k, s in steps if type(s).__name__ in _steps.SIDE_STEPS]
+    if side and not src["from_evaluation"]:
+        raise DataError(f"pipeline steps {side} need each row's site or confounds; a card "
+                        "can hold them only from an evaluation result (evaluate_biomarker, "
+                        "evaluate_prognosis and evaluate_pattern record how site and "
+                        "confounds are coded). Save the evaluation, or a pipeline without "
+                        "them.")
+    coding = src["training"].get("confounds", [])
+    if src["confounds"] and coding is None:
+        raise DataError(f"The confounds {src['confounds']} have a column type whose coding "
+                        "cannot be replayed on new data; use numeric or text confounds.")
+    return coding if src["confounds"] else []
+
+
 def input_entry(src: dict, steps: list, arrays: dict, files: dict, out: Path) -> dict[str, Any]:
     """The ``input`` entry (and the mask file of a voxel model)."""
     import nibabel as nib
 
     first_key, first = steps[0]
-    side = [k for k, s in steps if type(s).__name__ in _steps.SIDE_STEPS]
+    coding = _confound_coding(src, steps)
     if _steps.is_masker(first):
         for key, est in steps[1:]:
             if _steps.is_masker(est):
                 raise DataError(f"pipeline step {key!r}: a masker may only be the first step.")
-        if side:
-            raise DataError(f"pipeline steps {side} need each image's confounds or site; a "
-                            "voxel model card cannot receive them (apply_model takes images "
-                            "only). Regress the confounds out of the maps beforehand, or "
-                            "train the voxel model without confounds.")
+        combat = [k for k, st in steps if type(st).__name__ == "ComBat"]
+        if combat:
+            raise DataError(f"pipeline step(s) {combat}: a voxel model card cannot hold "
+                            "ComBat (apply_model does not take the site of each image).")
         mask, affine, shape = _steps.masker_grid(first, first_key)
         dtype = _steps.probe_masker(first, mask, affine, first_key)
         files["mask.nii.gz"] = atomic_write(
@@ -129,7 +145,8 @@ def input_entry(src: dict, steps: list, arrays: dict, files: dict, out: Path) ->
         return {"kind": "images", "masker_class": type(first).__name__,
                 "grid_affine": affine.tolist(), "grid_shape": list(shape),
                 "mask_file": "mask.nii.gz", "mask_sha256": _steps.mask_hash(mask, affine),
-                "n_voxels": int(mask.sum()), "dtype": dtype, "image_kind": src["image_kind"]}
+                "n_voxels": int(mask.sum()), "dtype": dtype, "image_kind": src["image_kind"],
+                "confounds": coding}
     n_in = getattr(first, "n_features_in_", None)
     features = src["features"]
     if features is None and hasattr(first, "feature_names_in_"):
@@ -141,17 +158,7 @@ def input_entry(src: dict, steps: list, arrays: dict, files: dict, out: Path) ->
     if n_in is not None and len(features) != n_in:
         raise DataError(f"{len(features)} feature names for a model fitted on {n_in} "
                         f"features: {features}.")
-    coding = src["training"].get("confounds", [])
-    if side and not src["from_evaluation"]:
-        raise DataError(f"pipeline steps {side} need each row's site or confounds; a card "
-                        "can hold them only from an evaluation result (evaluate_biomarker / "
-                        "evaluate_prognosis record how site and confounds are coded). Save "
-                        "the evaluation, or a pipeline without them.")
-    if src["confounds"] and coding is None:
-        raise DataError(f"The confounds {src['confounds']} have a column type whose coding "
-                        "cannot be replayed on new data; use numeric or text confounds.")
-    return {"kind": "table", "features": features,
-            "confounds": coding if src["confounds"] else [],
+    return {"kind": "table", "features": features, "confounds": coding,
             "site": ({"column": src["site"], "names": src["training"].get("site_names", [])}
                      if src["site"] else None)}
 

@@ -153,7 +153,10 @@ def shift_table(training: dict, new: pd.DataFrame, max_shift: float) -> pd.DataF
         mean, sd = t.get("mean"), t.get("sd")
         lo, hi = t.get("min"), t.get("max")
         shift = ((v.mean() - mean) / sd if v.size and mean is not None and sd else np.nan)
-        outside = (int(((v < lo) | (v > hi)).sum()) if v.size and lo is not None
+        # a tolerance of a few ulps of the range: the training images themselves, summed
+        # in another order when applied, must not fall "outside" their own min and max
+        tol = 0.0 if lo is None else 1e-9 * max(abs(lo), abs(hi))
+        outside = (int(((v < lo - tol) | (v > hi + tol)).sum()) if v.size and lo is not None
                    else 0)
         frac = outside / v.size if v.size else np.nan
         flagged = bool((np.isfinite(shift) and abs(shift) > max_shift)

@@ -16,6 +16,7 @@ missing confounds follow ``nan_policy``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,10 @@ class ImageRows:
     subject : str or None
         ``"subject_id"`` when ids were given (or come from a Cohort), else None.
     excluded : list of dict
+    confound_table : pandas.DataFrame or None
+        The confounds as given with a list of images (one row per input image), which
+        the model card's confound coding is read from; None from a Cohort (its
+        ``wide()`` table holds them) or without confounds.
     """
 
     sources: list = field(repr=False)
@@ -68,6 +73,7 @@ class ImageRows:
     confounds: list = field(default_factory=list)
     subject: str | None = None
     excluded: list = field(default_factory=list, repr=False)
+    confound_table: pd.DataFrame | None = field(default=None, repr=False)
 
     def design(self, X: np.ndarray, features: list[str]) -> _inputs.Design:
         """The :class:`~painmarkers.prediction._inputs.Design` of these rows and features."""
@@ -117,8 +123,11 @@ def resolve(imgs, target, *, positive, kind, sessions, subjects, confounds,
                             "images give the images themselves.")
         base = _from_list(imgs, target, subjects=subjects, confounds=confounds)
     sources, names, target_values, ids, rows, conf, conf_names, excluded, subject = base
-    return _finish(sources, names, target_values, ids, rows, conf, conf_names, excluded,
-                   subject, positive=positive, nan_policy=nan_policy, task=task)
+    out = _finish(sources, names, target_values, ids, rows, conf, conf_names, excluded,
+                  subject, positive=positive, nan_policy=nan_policy, task=task)
+    if conf is not None and not _is_cohort(imgs):
+        out = dataclasses.replace(out, confound_table=conf)
+    return out
 
 
 def _from_list(imgs, target, *, subjects, confounds):

@@ -289,10 +289,12 @@ def save_model_card(
         result with ``final_model_`` and ``parameters`` (voxel-pattern evaluations), or
         a fitted pipeline. Supported steps: an optional masker first (voxel models:
         any step with ``mask_img_``, ``grid_affine_`` and ``grid_shape_`` that returns
-        the mask's voxels in C order), ``ComBat``/``ConfoundRegressor`` (from a table
-        model's evaluation only), ``StandardScaler``, ``VarianceThreshold``, ``SelectKBest``,
-        ``SelectPercentile``, ``PCA``, then one of ``LogisticRegression``,
-        ``LinearSVC``, ``Ridge``, ``RidgeClassifier``, ``Lasso``, ``LinearRegression``.
+        the mask's voxels in C order), ``ComBat``/``ConfoundRegressor`` (from an
+        evaluation only, which records how site and confounds are coded; a voxel model
+        takes ``ConfoundRegressor`` but not ``ComBat``), ``StandardScaler``,
+        ``VarianceThreshold``, ``SelectKBest``, ``SelectPercentile``, ``PCA``, then one of
+        ``LogisticRegression``, ``LinearSVC``, ``Ridge``, ``RidgeClassifier``, ``Lasso``,
+        ``LinearRegression``.
         Nested pipelines are unrolled; a fitted search is saved as its
         ``best_estimator_``.
     directory : path-like
@@ -344,8 +346,7 @@ def save_model_card(
     DataError
         An unsupported step (named), a masker that changes values, a multi-class model,
         feature names that do not match the model, an evaluation without final model, a
-        voxel model with confound regression or ComBat (its images alone cannot give
-        the confounds or site it needs).
+        voxel model with ComBat (apply_model does not take each image's site).
     OutputError
         ``directory`` already holds a card (and ``overwrite`` is False), or cannot be
         written.
@@ -589,6 +590,7 @@ def apply_model(
     within: str = "session",
     between: str = "group",
     subjects=None,
+    confounds=None,
     kind: str | None = None,
     nan_policy: str = "raise",
     grid_mismatch: str = "resample",
@@ -624,6 +626,11 @@ def apply_model(
         Its labels key a ``sessions`` mapping.
     subjects : array-like or None, default=None
         One subject id per image (images given as a list).
+    confounds : pandas.DataFrame or None, default=None
+        For a voxel model that regresses confounds out of the images (trained by
+        :func:`evaluate_pattern` with ``confounds``) applied to images given as a list:
+        one row per image with the card's confound columns. A Cohort's confounds come
+        from its ``wide()`` table.
     kind : str or None, default=None
         Map kind of a Cohort for a voxel model (None: the card's ``image_kind``).
     nan_policy : {"raise", "omit"}, default="raise"
@@ -730,5 +737,5 @@ def apply_model(
                         within=within, between=between, subjects=subjects, kind=kind,
                         nan_policy=nan_policy, grid_mismatch=grid_mismatch,
                         max_shift=max_shift, confidence=confidence, n_bootstrap=n_bootstrap,
-                        n_bins=n_bins, random_state=random_state)
+                        n_bins=n_bins, random_state=random_state, confounds=confounds)
 

@@ -471,7 +471,8 @@ def _run(imgs, target, *, positive, subjects, kind, sessions, mask_img, model, m
         q_img=None if boot is None else masker.inverse_transform(boot.q),
         mask_img=data.mask_img, final_model_=final, bootstrap=bootstrap,
         n_voxels=int(X.shape[1]), parameters=parameters, versions=versions(),
-        training=_final.describe(imgs if _pattern_inputs._is_cohort(imgs) else None, design,
+        training=_final.describe(imgs if _pattern_inputs._is_cohort(imgs) else
+                                 rows.confound_table, design,
                                  task, target=parameters["target"], positive=positive,
                                  images=True))
 

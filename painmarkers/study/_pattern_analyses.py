@@ -408,8 +408,13 @@ def run_external_validation(ctx, cohort, spec) -> dict[str, Any]:
             if known:
                 observed = _recode(_values(cohort, keys, p, target), p["positive"],
                                    c.get("positive"))
+            coding = c["input"].get("confounds") or []
+            confounds = None
+            if coding:  # the card regresses confounds out: each map's values from the cohort
+                wide = cohort.wide().set_index([schema.SUBJECT, schema.SESSION])
+                confounds = wide.reindex([(k[0], k[1]) for k in keys])[[x["name"] for x in coding]]
             ext = apply_model(card, imgs, target=observed, subjects=[k[0] for k in keys],
-                              **kwargs)
+                              confounds=confounds, **kwargs)
             inputs = f"{feature_label(kind)} maps"
             ext.predictions.insert(2, schema.SESSION,
                                    [keys[int(r)][1] for r in ext.predictions["row"]])

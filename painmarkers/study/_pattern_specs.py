@@ -153,11 +153,6 @@ def check_pattern_values(kind: str, params: dict[str, Any], where: str) -> None:
                 f"{'class' if classes else 'continuous'} target; use one of "
                 f"{list(_CLASS_MODELS if classes else _CONTINUOUS_MODELS)}"
                 + ("" if classes else " (or give 'positive' for a class target)") + ".")
-    if params["confounds"] and params["save_card"]:
-        raise SpecError(f"{where}: 'confounds' {params['confounds']} cannot go into a model "
-                        "card: a saved voxel model has no way to receive the confounds of "
-                        "new maps, so it could not be applied. Set save_card = false, or "
-                        "regress the confounds out of the maps beforehand.")
 
 
 def resolve_pattern_paths(analysis, base: Path):
@@ -340,6 +335,8 @@ def check_external_validation(checker, p: dict[str, Any], where: str) -> None:
         checker.problem(where, f"card: {exc}")
         return
     ok = _labels_exist(checker, p, where)
+    coding = card.card["input"].get("confounds") or []
+    checker.columns_exist([c["name"] for c in coding], where, "the card's confound")
     if card.is_voxel:
         kind = p["feature"] or card.card["input"].get("image_kind")
         if kind is None:
@@ -358,8 +355,6 @@ def check_external_validation(checker, p: dict[str, Any], where: str) -> None:
                 checker.problem(where, f"the card's feature {name!r} is not a column the "
                                        "study produces (its ROI measures and cohort columns); "
                                        "define the same extractor and ROIs.")
-        coding = card.card["input"].get("confounds") or []
-        checker.columns_exist([c["name"] for c in coding], where, "the card's confound")
     sessions = p["sessions"]
     if sessions is None and card_sessions(card) is not None:
         missing = [s for s in card_sessions(card) if s not in checker.labels]

@@ -432,3 +432,19 @@ def test_calibration_under_separation_is_reported_not_fitted():
     assert slope["ci_method"] == "logistic ML did not converge (separation)"
     intercept = {r["metric"]: r for r in rows}["calibration_intercept"]
     assert_allclose(intercept["estimate"], 0.0, atol=1e-8)  # symmetric: in the large
+
+
+def test_shift_table_tolerates_rounding_at_the_training_range():
+    """Values equal to the training min and max up to summation-order rounding are inside
+    the range; a value 1e-6 (relative) beyond the max is outside and counted."""
+    from painmarkers.prediction._external import shift_table
+    from painmarkers.prediction._final import _stats
+
+    train = np.array([0.362, 0.371, 0.38, 0.39, 0.402])
+    stats = {"image_sd": _stats(train)}
+    again = pd.DataFrame({"image_sd": train * (1 + np.array([-1, 0, 0, 0, 1]) * 4e-16)})
+    row = shift_table(stats, again, max_shift=1.0).iloc[0]
+    assert row["n_outside"] == 0 and not row["flagged"]
+    beyond = pd.DataFrame({"image_sd": np.r_[train[:-1], 0.402 * (1 + 1e-6)]})
+    row = shift_table(stats, beyond, max_shift=1.0).iloc[0]
+    assert row["n_outside"] == 1 and row["flagged"]  # 1 of 5 > 10 % outside

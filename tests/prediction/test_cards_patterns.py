@@ -94,16 +94,45 @@ def test_pattern_card_describes_its_training_images(tmp_path):
     assert moved.loc["image_mean", "flagged"] and moved.loc["image_mean", "shift_sd"] > 10
 
 
-def test_pattern_card_with_confounds_is_refused(tmp_path):
-    """A voxel model with in-fold confound regression cannot be applied from images
-    alone: save_model_card refuses it, naming the step, and writes nothing."""
+def test_pattern_card_with_confounds_round_trip(tmp_path):
+    """A voxel model with age and site regressed out inside the folds is saved with their
+    coding; applied to images with their confounds it predicts exactly what the final
+    model predicts given the same (dummy-coded) confounds. Missing confounds, a missing
+    value and an unseen level are refused (or, with nan_policy="omit", excluded)."""
     import pandas as pd
+    import sklearn
 
     from painmarkers.exceptions import DataError
 
     imgs, labels, _ = _data(40, 0)
-    age = pd.DataFrame({"age": np.random.default_rng(3).normal(50, 10, 40)})
-    res = evaluate_pattern(imgs, labels, positive="CLBP", confounds=age, **FAST)
-    with pytest.raises(DataError, match=r"\['confounds'\].*voxel model card"):
-        save_model_card(res, tmp_path / "card")
-    assert not (tmp_path / "card" / "model_card.json").exists()
+    rng = np.random.default_rng(3)
+    conf = pd.DataFrame({"age": rng.normal(50, 10, 40),
+                         "site": np.where(np.arange(40) % 3 == 0, "A", "B")})
+    res = evaluate_pattern(imgs, labels, positive="CLBP", confounds=conf, **FAST)
+    card = save_model_card(res, tmp_path / "card")
+    assert card.card["input"]["confounds"] == [
+        {"name": "age", "kind": "numeric"},
+        {"name": "site", "kind": "categorical", "levels": ["A", "B"]}]
+    assert card.card["weights"] is None  # the map depends on each image's confounds
+    new, _, _ = _data(12, 5)
+    new_conf = pd.DataFrame({"age": rng.normal(50, 10, 12), "site": ["B", "A"] * 6})
+    ext = apply_model(load_model_card(tmp_path / "card"), new, confounds=new_conf)
+    coded = np.column_stack([new_conf["age"], new_conf["site"] == "B"]).astype(float)
+    with sklearn.config_context(enable_metadata_routing=True):
+        ref = res.final_model_.predict_proba(new, confounds=coded)[:, 1]
+    assert_allclose(ext.predictions["score"], ref, rtol=0, atol=0)
+    with pytest.raises(DataError, match=r"regresses the confounds \['age', 'site'\]"):
+        apply_model(card, new)
+    gap = new_conf.assign(age=new_conf["age"].where(np.arange(12) != 4))
+    with pytest.raises(DataError, match=r"image 4 has no value of the confound\(s\) \['age'\]"):
+        apply_model(card, new, confounds=gap)
+    kept = apply_model(card, new, confounds=gap, nan_policy="omit")
+    assert kept.excluded["row"].tolist() == [4] and len(kept.predictions) == 11
+    rest = [img for i, img in enumerate(new) if i != 4]
+    with sklearn.config_context(enable_metadata_routing=True):
+        ref_rest = res.final_model_.predict_proba(rest, confounds=np.delete(coded, 4, 0))
+    assert_allclose(kept.predictions["score"], ref_rest[:, 1], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"confound 'site' has level\(s\) \['C'\]"):
+        apply_model(card, new, confounds=new_conf.assign(site="C"))
+    with pytest.raises(DataError, match="12 row"):
+        apply_model(card, new[:6], confounds=new_conf)

@@ -16,8 +16,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from painmarkers.datasets import simulate_cohort
-from painmarkers.exceptions import SpecError
-from painmarkers.prediction import apply_model, evaluate_pattern, load_model_card
+from painmarkers.exceptions import DataError, SpecError
+from painmarkers.prediction import apply_model, evaluate_pattern, load_model_card, save_model_card
 from painmarkers.study import check_study, parse_spec, run_study
 
 TRAIN = """
@@ -48,6 +48,20 @@ n_splits = 2
 n_repeats = 1
 n_permutations = 9
 n_bootstrap_weights = 20
+
+[[analyses]]
+type = "pattern"
+name = "clbp_pattern_age"           # age regressed out of every voxel inside the folds
+feature = "alff"
+target = "group"
+positive = "CLBP"
+sessions = { CLBP = "pre", HC = "baseline" }
+levels = ["CLBP", "HC"]
+confounds = ["age"]
+n_splits = 2
+n_repeats = 1
+n_permutations = 0
+n_bootstrap_weights = 0
 
 [[analyses]]
 type = "classifier"
@@ -81,6 +95,12 @@ spheres = [{ name = "INS_L", center = [-36, 16, 2], radius_mm = 10 }]
 type = "external_validation"
 name = "voxel_card"
 card = "train_results/models/clbp_pattern"
+target = "group"
+
+[[analyses]]
+type = "external_validation"
+name = "voxel_card_age"
+card = "train_results/models/clbp_pattern_age"
 target = "group"
 
 [[analyses]]
@@ -145,8 +165,6 @@ def test_spec_defaults_and_paths(tmp_path):
      "outcome", "'outcome' needs 'instrument'"),
     ({"type": "pattern", "feature": "alff", "instrument": "VAS", "positive": True},
      "positive", "'positive' goes with 'target'"),
-    ({**PATTERN, "confounds": ["age"]}, "confounds",
-     "'confounds' \\['age'\\] cannot go into a model card"),
     ({**PATTERN, "n_bootstrap_weights": -1}, "n_bootstrap_weights",
      "'n_bootstrap_weights' must be an integer >= 0"),
     ({**PATTERN, "levels": ["CLBP", "CLBP"]}, "levels", "'levels' lists a name twice"),
@@ -366,6 +384,40 @@ def test_external_validation_equals_apply_model(runs):
     assert rec["voxel_card"]["n"] == 10 and rec["voxel_card"]["validated"]
     assert rec["voxel_card"]["metrics"]["auc"] == pytest.approx(
         float(metrics.loc["auc", "estimate"]), rel=1e-12)
+
+
+def test_voxel_card_with_confounds_applies_the_cohorts_confounds(runs):
+    """A pattern trained with age regressed out inside the folds is saved with the coding
+    of age; the validation study reads each map's age from its cohort, and its scores
+    equal apply_model given the same ages, and the final model's own predictions."""
+    import sklearn
+
+    train, validate = runs
+    sessions = {"CLBP": "pre", "HC": "baseline"}
+    card = load_model_card(train.out_dir / "models" / "clbp_pattern_age")
+    assert card.card["input"]["confounds"] == [{"name": "age", "kind": "numeric"}]
+    assert card.card["training"]["n_rows"] == 10
+    imgs, subjects, labels = _cohort_maps(validate.cohort, sessions)
+    wide = validate.cohort.wide().set_index(["subject_id", "session"])
+    age = wide.loc[[(s, sessions[g]) for s, g in zip(subjects, labels)], ["age"]]
+    ref = apply_model(card, imgs, target=labels, subjects=subjects, confounds=age,
+                      nan_policy="omit", random_state=5)
+    pred = pd.read_csv(validate.tables["voxel_card_age_predictions"], sep="\t",
+                       dtype={"subject_id": str})
+    assert pred["subject_id"].tolist() == subjects
+    assert_allclose(pred["score"], ref.predictions["score"], rtol=1e-10)
+    # the card's pipeline is the pattern evaluation's final model, bit for bit
+    trained = evaluate_pattern(imgs, labels, positive="CLBP", subjects=subjects,
+                               confounds=age.reset_index(drop=True), n_permutations=0,
+                               n_repeats=1, n_splits=2, n_bootstrap_weights=0,
+                               random_state=0, progress=False)
+    with sklearn.config_context(enable_metadata_routing=True):
+        own = trained.final_model_.predict_proba(imgs, confounds=age.to_numpy(float))
+    saved = save_model_card(trained, validate.out_dir / "age_card")
+    again = apply_model(saved, imgs, confounds=age)
+    assert_allclose(again.predictions["score"], own[:, 1], rtol=0, atol=0)
+    with pytest.raises(DataError, match=r"confounds \['age'\] out of the images"):
+        apply_model(card, imgs)
 
 
 # -- a continuous outcome (slow: a larger cohort) ---------------------------------------------
