@@ -338,8 +338,11 @@ def incremental_value(
     imaging is correlated with the covariates (age, for example) but adds nothing
     beyond them, permuting it also destroys that correlation: the permuted imaging is
     noise, which can cost the full model more than redundant real features do, so the
-    test is then somewhat liberal. Regress shared covariates out of the imaging
-    features beforehand, or read the interval and the corrected t-test alongside.
+    test is then somewhat liberal: with imaging = 0.8 age + noise (r = 0.8) and an outcome
+    depending on age and BMI only, 400 simulated studies (n = 50, 5 x 2 CV, 99
+    permutations) rejected at .05 in 6.3 % (MC SE 1.1 %) and at .10 in 10.8 %. Regress
+    shared covariates out of the imaging features beforehand, or read the interval and
+    the corrected t-test alongside.
 
     *Corrected t-test.* :func:`corrected_ttest` of the per-split metrics (AUC or R² of
     each test fold) of the two models, with J = ``n_splits x n_repeats`` and
