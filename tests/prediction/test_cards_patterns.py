@@ -136,3 +136,40 @@ def test_pattern_card_with_confounds_round_trip(tmp_path):
         apply_model(card, new, confounds=new_conf.assign(site="C"))
     with pytest.raises(DataError, match="12 row"):
         apply_model(card, new[:6], confounds=new_conf)
+
+
+def test_pattern_card_with_confounds_from_a_cohort(tmp_path):
+    """Trained on a Cohort's maps with its age column as confound, the card takes each
+    map's age from the new Cohort's table: the same scores as the images given as a list
+    with their ages, and a session without age is excluded (nan_policy="omit")."""
+    import pandas as pd
+
+    from painmarkers import Cohort, Session, Subject
+
+    def cohort(n, seed, folder):
+        imgs, labels, _ = _data(n, seed)
+        ages = np.random.default_rng(seed + 100).normal(50, 10, n).round(1)
+        folder.mkdir()
+        subjects = []
+        for i, (img, label, age) in enumerate(zip(imgs, labels, ages)):
+            path = folder / f"sub-{i:02d}_alff.nii.gz"
+            nib.save(img, path)
+            covariates = {"age": float(age)} if not (seed == 5 and i == 3) else {}
+            subjects.append(Subject(f"{i:02d}", str(label), covariates,
+                                    [Session("pre", images={"alff": path})]))
+        return Cohort(subjects), imgs, labels, ages
+
+    train, *_ = cohort(40, 0, tmp_path / "train")
+    res = evaluate_pattern(train, "group", positive="CLBP", kind="alff", confounds=["age"],
+                           **FAST)
+    assert res.training["groups"] == {"CLBP": 20, "HC": 20}
+    card = save_model_card(res, tmp_path / "card")
+    assert card.card["input"]["confounds"] == [{"name": "age", "kind": "numeric"}]
+    new, imgs, _, ages = cohort(12, 5, tmp_path / "new")
+    ext = apply_model(card, new, nan_policy="omit")
+    assert ext.excluded["subject_id"].tolist() == ["03"]
+    keep = [i for i in range(12) if i != 3]
+    ref = apply_model(card, [imgs[i] for i in keep],
+                      confounds=pd.DataFrame({"age": ages[keep]}))
+    assert_allclose(ext.predictions["score"], ref.predictions["score"], rtol=0, atol=0)
+    assert ext.predictions["subject_id"].tolist() == [f"{i:02d}" for i in keep]
