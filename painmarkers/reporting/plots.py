@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from painmarkers._words import plain as _join
+from painmarkers._words import plain
 from painmarkers.reporting.brain import plot_stat_map
 from painmarkers.reporting.figures import _pyplot
 
@@ -261,8 +261,8 @@ def plot_correlation(x: Sequence[float], y: Sequence[float], *, r: float | None 
         xs = residualise(x[ok], cov[ok], rank=method == "spearman")
         ys = residualise(y[ok], cov[ok], rank=method == "spearman")
         what = "rank residual" if method == "spearman" else "residual"
-        xlabel = f"{xlabel} ({what}, adjusted for {_join(names)})"
-        ylabel = f"{ylabel} ({what}, adjusted for {_join(names)})"
+        xlabel = f"{xlabel} ({what}, adjusted for {plain(names)})"
+        ylabel = f"{ylabel} ({what}, adjusted for {plain(names)})"
     else:
         xs, ys = x[ok], y[ok]
     fig, ax = plt.subplots(figsize=(3.5, 3.1))
@@ -346,9 +346,9 @@ def correlation_caption(x: str, y: str, *, method: str = "pearson",
     scope = f" ({scope})" if scope else ""
     symbol = "r" if method == "pearson" else "ρ"
     if covariates:
-        adj = _join(covariates)
+        adj = plain(covariates)
         ranks = "the ranks of " if method == "spearman" else ""
-        on = _join(["an intercept", *(f"the rank of {c}" if ranks else c for c in covariates)])
+        on = plain(["an intercept", *(f"the rank of {c}" if ranks else c for c in covariates)])
         text = (f"Partial {name} correlation of {y} with {x} adjusted for {adj}{scope}: both "
                 f"axes show residuals of {ranks}{x} and {y} after least-squares "
                 f"regression on {on}, so the points' correlation is the partial {symbol}")

@@ -58,10 +58,6 @@ def _select(cohort: Cohort, group: Any = None, session: Any = None) -> Cohort:
     return cohort.select(levels=group, sessions=session) if (group or session) else cohort
 
 
-#: A label, a list of labels or a mapping as text: ``CLBP``, ``CLBP and HC``.
-_words = plain
-
-
 def _table(ctx: RunContext, name: str, frame: pd.DataFrame, caption: str,
            columns: Sequence[str] | None = None, *, collapsed: bool = False,
            shown: pd.DataFrame | None = None,
@@ -304,7 +300,7 @@ def run_correlation(ctx: RunContext, cohort: Cohort, spec: AnalysisSpec) -> dict
     if p["sessions"]:
         wide = wide[wide[schema.SESSION] == p["sessions"]]
     covariates = (wide[covs].apply(pd.to_numeric, errors="coerce") if covs else None)
-    scope = ", ".join(_words(v) for v in (p["levels"], p["sessions"]) if v)
+    scope = ", ".join(plain(v) for v in (p["levels"], p["sessions"]) if v)
     top = frame.reindex(frame["r"].abs().sort_values(ascending=False).index).head(2)
     for _, row in top.iterrows():
         xlabel, ylabel = _axis_label(row["x"]), _axis_label(row["y"])

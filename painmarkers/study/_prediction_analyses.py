@@ -92,6 +92,7 @@ def _weights_table(card) -> pd.DataFrame | None:
 
 def run_prognosis(ctx, cohort, spec) -> dict[str, Any]:
     """Baseline features -> outcome of ``instrument``; the model card in ``models/``."""
+    from painmarkers._words import plain
     from painmarkers.prediction import (
         evaluate_biomarker,
         evaluate_prognosis,
@@ -100,7 +101,7 @@ def run_prognosis(ctx, cohort, spec) -> dict[str, Any]:
         save_model_card,
     )
     from painmarkers.stats import outcomes
-    from painmarkers.study._analyses import _label, _record, _select, _table, _words
+    from painmarkers.study._analyses import _label, _record, _select, _table
 
     p = spec.params
     data = _select(cohort, group=p["levels"])
@@ -155,7 +156,7 @@ def run_prognosis(ctx, cohort, spec) -> dict[str, Any]:
         regression_figures(ctx, spec.name, ev, target, what, n)
     card_dir = ctx.out_dir / "models" / spec.name
     card = save_model_card(ev, card_dir, name=spec.name, intended_use=p["intended_use"] or (
-        f"Research use: predicting the {what} of {_words(p['levels'] or 'all')} "
+        f"Research use: predicting the {what} of {plain(p['levels'] or 'all')} "
         f"participants from "
         f"{shown} at session {sessions}, in data acquired and processed like the training "
         "cohort; not validated for clinical decisions."))

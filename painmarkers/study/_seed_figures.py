@@ -136,7 +136,7 @@ def run_group_plot(ctx, cohort, spec) -> dict[str, Any]:
     from scipy import stats as sps
 
     from painmarkers import schema
-    from painmarkers._words import plain as _join
+    from painmarkers._words import plain
     from painmarkers.stats import two_sample_ttest
     from painmarkers.study._analyses import _label, expand_variables
 
@@ -189,14 +189,14 @@ def run_group_plot(ctx, cohort, spec) -> dict[str, Any]:
     for ax in axes[:, 0]:
         ax.set_ylabel(units or "value")
     fig.tight_layout()
-    ctx.report.section(f"{_join([_label(d) for d in np.atleast_1d(p['dv'])])} by group")
+    ctx.report.section(f"{plain([_label(d) for d in np.atleast_1d(p['dv'])])} by group")
     n = {g: int(per_group[g][dvs].notna().all(axis=1).sum()) for g in levels}
     ns = ", ".join(f"{g}: n = {k}" for g, k in n.items())
     test_text = (f"; Student's two-sample t-test of {levels[0]} vs {levels[1]} (uncorrected "
                  "p, as in the table of that test)" if tests is not None else "")
     ctx.save_figure(spec.name, fig, caption=(
         f"{', '.join(_label(d) for d in dvs)} per group ({ns})"
-        + (f", sessions {_join(sessions)}" if sessions else "")
+        + (f", sessions {plain(sessions)}" if sessions else "")
         + f": one point per subject, black = mean with its 95 % CI{test_text}"
         + (f"; values in {units}" if units else "") + f"{cite(spec)}."))
     return _record(spec, n=n, dv=dvs)
@@ -206,10 +206,10 @@ def run_group_plot(ctx, cohort, spec) -> dict[str, Any]:
 def run_composite_correlation(ctx, cohort, spec) -> dict[str, Any]:
     """Correlate the per-subject means of two sets of columns (e.g. motor QSM and motor FC)."""
     from painmarkers import schema
-    from painmarkers._words import plain as _join
+    from painmarkers._words import plain
     from painmarkers.reporting.plots import plot_correlation
     from painmarkers.stats import correlate
-    from painmarkers.study._analyses import _label, _select, _table, _words, expand_variables
+    from painmarkers.study._analyses import _label, _select, _table, expand_variables
 
     p = spec.params
     where = f"analysis {spec.name!r}"
@@ -230,12 +230,12 @@ def run_composite_correlation(ctx, cohort, spec) -> dict[str, Any]:
                        covariates=p["covariates"] or None)
     result = result.assign(n_excluded=len(excluded),
                            excluded="; ".join(excluded) if excluded else np.nan)
-    group = f" in {_words(p['levels'])}" if p["levels"] else ""
-    covariates = _join([_label(c) for c in p["covariates"]]) if p["covariates"] else ""
+    group = f" in {plain(p['levels'])}" if p["levels"] else ""
+    covariates = plain([_label(c) for c in p["covariates"]]) if p["covariates"] else ""
     ctx.report.section(f"Correlation of {x_name} with {y_name}{group}")
-    ctx.report.text(f"x = mean of {_join([_label(c) for c in xs])}; y = mean of "
-                    f"{_join([_label(c) for c in ys])}, per subject"
-                    + (f"; session {_words(p['sessions'])}" if p["sessions"] else "")
+    ctx.report.text(f"x = mean of {plain([_label(c) for c in xs])}; y = mean of "
+                    f"{plain([_label(c) for c in ys])}, per subject"
+                    + (f"; session {plain(p['sessions'])}" if p["sessions"] else "")
                     + (f"; excluded (a value missing): {', '.join(excluded)}" if excluded
                        else "") + ".", note=True)
     partial = bool(p["covariates"])
@@ -248,7 +248,7 @@ def run_composite_correlation(ctx, cohort, spec) -> dict[str, Any]:
     fig = plot_correlation(frame[x_name], frame[y_name], r=row["r"],
                            ci=(row["ci_low"], row["ci_high"]), p=row["p"], xlabel=x_name,
                            ylabel=y_name,
-                           title=_words(p["levels"]) if p["levels"] else "all subjects")
+                           title=plain(p["levels"]) if p["levels"] else "all subjects")
     ctx.save_figure(spec.name, fig, caption=(
         f"{y_name} against {x_name}{group} (n = {int(row['n'])}): one point per subject, "
         f"least-squares line; {p['method']} r with its 95 % CI (Fisher z) and uncorrected p"
