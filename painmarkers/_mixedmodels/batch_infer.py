@@ -26,6 +26,7 @@ from painmarkers._mixedmodels.batch import (
     _gram,
     fit,
 )
+from painmarkers._threads import single_blas_thread
 
 __all__: list[str] = []
 
@@ -283,10 +284,8 @@ def analyse(des: RIDesign, resp: RIResponses, reml: bool, ddf: str,
     exactly, e.g. a constant voxel) get their OLS estimates, se = t = F = 0, p = 1 and df
     NaN; failed voxels (non-finite numbers at the solution) NaN everywhere.
     """
-    from threadpoolctl import threadpool_limits
-
     # many small products: one BLAS thread is faster than several (and never oversubscribes)
-    with threadpool_limits(1, user_api="blas"):
+    with single_blas_thread():
         return _analyse(des, resp, reml, ddf, hypotheses, block)
 
 

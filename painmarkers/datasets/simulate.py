@@ -38,6 +38,7 @@ import pandas as pd
 
 from painmarkers._atomic import current_umask
 from painmarkers._outdir import LOCK_NAME, RunFolder
+from painmarkers._threads import single_blas_thread
 from painmarkers._validation import (
     check_choice,
     check_interval,
@@ -179,11 +180,9 @@ def _session_job(root: Path, job: dict, ctx: BoldContext, grid: Grid, umask: int
     with) and BLAS runs single-threaded wherever the job runs, so that nothing about
     the process changes the files.
     """
-    from threadpoolctl import threadpool_limits
-
     old = os.umask(umask)
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_blas_thread():
             return _write_session(root, job, ctx, grid)
     finally:
         os.umask(old)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from painmarkers._docs import fill_doc
+from painmarkers._threads import single_blas_thread
 from painmarkers._validation import check_choice, check_interval
 from painmarkers._warnings import warn
 from painmarkers.exceptions import ExtractorError, PainmarkersWarning
@@ -226,6 +226,14 @@ class SeedFC(BaseExtractor):
         if "seed_series" not in context.derived:
             raise ExtractorError("SeedFC.compute needs the context returned by "
                                  "SeedFC.prepare (it holds the seed's series).")
+        # Every product of the map on one BLAS thread: they are skinny ((k, T) x (T, n)),
+        # where multi-threaded BLAS only adds synchronisation cost (measured 5-10x slower
+        # on a busy 2-core machine), and a map must not depend on how many images other
+        # threads are processing (see painmarkers._threads).
+        with single_blas_thread():
+            return self._compute(data, context)
+
+    def _compute(self, data: np.ndarray, context: ImageContext) -> np.ndarray:
         seed_series = context.derived["seed_series"]
         confounds = context.derived["confounds"]
         n_vox = data.shape[1]
@@ -252,14 +260,11 @@ class SeedFC(BaseExtractor):
         seed -= seed.mean()
         self._check_seed(seed, seed_series, context)
         r = np.empty(n_vox)
-        # These products are skinny ((k, T) x (T, 4096)); multi-threaded BLAS only adds
-        # synchronisation cost to them (measured 5-10x slower on a busy 2-core machine).
-        with threadpool_limits(1, user_api="blas"):
-            for start in range(0, n_vox, _BLOCK):
-                block = np.array(data[:, start:start + _BLOCK], dtype=np.float64)
-                block -= basis @ (basis.T @ block)
-                r[start:start + _BLOCK] = self._correlate(seed, block,
-                                                          data[:, start:start + _BLOCK])
+        for start in range(0, n_vox, _BLOCK):
+            block = np.array(data[:, start:start + _BLOCK], dtype=np.float64)
+            block -= basis @ (basis.T @ block)
+            r[start:start + _BLOCK] = self._correlate(seed, block,
+                                                      data[:, start:start + _BLOCK])
         return self._finish(r, context)
 
     def _check_seed(self, seed: np.ndarray, raw: np.ndarray, context: ImageContext) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from painmarkers._threads import single_blas_thread
 from painmarkers.exceptions import DataError, DesignError
 
 __all__ = ["DESIGNS", "Design", "GLMDesign", "PermutationInputs", "build_design",
@@ -468,9 +469,7 @@ def small_svd(x: np.ndarray):
     Multithreaded LAPACK on a matrix of a few thousand entries costs thread wake-ups that,
     on a loaded machine, took 0.2 s instead of 0.5 ms (OpenBLAS 0.3.31, 120 x 47).
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"):
+    with single_blas_thread():
         return np.linalg.svd(np.asarray(x, dtype=float), full_matrices=False)
 
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.special import expit
 
+from painmarkers._threads import single_blas_thread
 from painmarkers.prediction import _kernel, _linear
 from painmarkers.prediction._cv import OutOfFold, collect_jobs
 from painmarkers.prediction._progress import progress_bar
@@ -145,10 +146,9 @@ def _batched(plan, src, jobs, problems, scores, bar, n_jobs=None) -> None:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_limits
 
     def solve(Ktr, Kte, w, y):
-        with threadpool_limits(1):
+        with single_blas_thread():
             if plan.kind == "logistic":
                 a, c, _ = _kernel.logistic_dual_batch(Ktr, w, y, 1.0 / plan.alpha)
                 return expit(c[:, None] + (Kte @ a[..., None])[..., 0])

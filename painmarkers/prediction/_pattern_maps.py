@@ -24,6 +24,7 @@ from scipy import stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from painmarkers._threads import single_blas_thread
 from painmarkers.prediction import _kernel, _kernel_cv, _linear
 from painmarkers.prediction._progress import progress_bar
 
@@ -306,14 +307,13 @@ def bootstrap_weights(pipe: Pipeline, X: np.ndarray, y: np.ndarray, task: str,
 
 def _kernel_weights(plan, src, X, y, samples, bar):
     """Voxel weights of the bootstrap refits, a block of samples at a time."""
-    from threadpoolctl import threadpool_limits
 
     empty = np.zeros(0, dtype=int)
     for start in range(0, len(samples), _kernel.LOGISTIC_BATCH):
         chunk = samples[start:start + _kernel.LOGISTIC_BATCH]
         splits = [_Rows(rows, empty) for rows in chunk]
         Ktr, _, wts, yy = _kernel_cv.padded(src, splits, [plan.target(y[r]) for r in chunk])
-        with threadpool_limits(1):
+        with single_blas_thread():
             if plan.kind == "logistic":
                 a, _, _ = _kernel.logistic_dual_batch(Ktr, wts, yy, 1.0 / plan.alpha)
             else:

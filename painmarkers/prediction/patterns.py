@@ -17,9 +17,9 @@ import numbers
 import pandas as pd
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
 
 from painmarkers._docs import fill_doc
+from painmarkers._threads import single_blas_thread
 from painmarkers._validation import check_choice, check_positive_int
 from painmarkers._versions import versions
 from painmarkers._warnings import warn
@@ -384,7 +384,7 @@ def evaluate_pattern(
 
     # BLAS on one thread: the many small factorisations and products of the fits run
     # several times slower with OpenBLAS's threads competing for a shared machine
-    with threadpool_limits(1):
+    with single_blas_thread():
         return _run(imgs, target, positive=positive, subjects=subjects, kind=kind,
                     sessions=sessions, mask_img=mask_img, model=model,
                     model_params=model_params, scaling=scaling,

@@ -119,7 +119,10 @@ def test_map_mean_transform_writes_nothing_on_self(rng, affine_3mm):
 @pytest.mark.parametrize("name", ["seed_fc", "roi_fc_meants", "alff", "falff_z"])
 def test_concurrent_transform_on_different_images_equals_serial(fitted, name):
     # Before painmarkers 0.2 SeedFC kept the seed series and confounds of "the current
-    # image" on self between two hooks: two threads mixed them up.
+    # image" on self between two hooks: two threads mixed them up. Until 0.2.0 a
+    # multi-threaded OpenBLAS (0.3.23) made 3 of 180 values differ by 5.6e-17 in one run
+    # in three: threadpoolctl's limit is process-wide, so the first thread to leave it
+    # restored several BLAS threads under the others (painmarkers._threads counts them).
     estimators, paths = fitted
     est, confounds = estimators[name]
     conf = confounds or [None] * len(paths)
