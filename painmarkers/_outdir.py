@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from painmarkers._atomic import DISK_ERRNOS, output_error, write_json
+from painmarkers._atomic import DISK_ERRNOS, make_folder, output_error, write_json
 from painmarkers.exceptions import OutputError, SpecError
 
 __all__ = ["LOCK_NAME", "MARKER_NAME", "RunFolder", "is_complete", "read_marker"]
@@ -237,12 +237,7 @@ class RunFolder:
         recognise = recognise or (lambda p: read_marker(p) is not None)
         path = cls.validate(folder, overwrite=overwrite, inputs=inputs, recognise=recognise,
                             what=what)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            if exc.errno in DISK_ERRNOS:
-                raise output_error(path, exc, "create the folder") from exc
-            raise
+        make_folder(path)
         fd = _acquire(path)
         run = cls(path, kind, fd)
         try:

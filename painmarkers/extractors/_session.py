@@ -226,10 +226,9 @@ def _run_one(est, sub_id: str, ses, where: str, plan: Plan, result: dict, cache:
     values = est.transform_image(context)
     feature = est.get_feature_name()
     if est.output == "rois":
-        inner = getattr(est, "extractor_", est)
+        made_by = provenance(getattr(est, "extractor_", est))
         for roi, value in zip(est.rois_, values):
-            result["measures"].append(ROIMeasure(roi.name, feature, float(value),
-                                                 provenance(inner)))
+            result["measures"].append(ROIMeasure(roi.name, feature, float(value), made_by))
         return
     feature_map = est.inverse_transform(values)
     path = plan.out_dir / map_filename(sub_id, ses.label, feature, est.input_kind, plan.space)
@@ -238,14 +237,19 @@ def _run_one(est, sub_id: str, ses, where: str, plan: Plan, result: dict, cache:
                "Parameters": est.get_params(deep=False)}
     if t_r is not None:
         sidecar["RepetitionTime"] = t_r
-    write_json(path.with_name(path.name[: -len(".nii.gz")] + ".json"), sidecar)
+    write_json(_sidecar_path(path), sidecar)
     result["images"][feature] = path
     if plan.rois is not None:
         roi_values = roi_summary(feature_map, plan.rois, summary="mean", mask_img=est.mask_img_,
                                  name=f"{feature} map")
+        made_by = provenance(est)
         for roi, value in zip(plan.rois, roi_values):
-            result["measures"].append(ROIMeasure(roi.name, feature, float(value),
-                                                 provenance(est)))
+            result["measures"].append(ROIMeasure(roi.name, feature, float(value), made_by))
+
+
+def _sidecar_path(path: Path) -> Path:
+    """The JSON sidecar of a ``.nii.gz`` map."""
+    return path.with_name(path.name[: -len(".nii.gz")] + ".json")
 
 
 def _empty_result(sub_id: str, ses) -> dict:
@@ -257,7 +261,7 @@ def _empty_result(sub_id: str, ses) -> dict:
 def _discard_outputs(result: dict) -> None:
     """Remove the maps a failed session had already written (they are not registered)."""
     for path in result["images"].values():
-        for p in (path, path.with_name(path.name[: -len(".nii.gz")] + ".json")):
+        for p in (path, _sidecar_path(path)):
             p.unlink(missing_ok=True)
     result["images"] = {}
     result["measures"] = []

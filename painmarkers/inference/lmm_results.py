@@ -13,7 +13,13 @@ import pandas as pd
 
 from painmarkers._docs import fill_doc
 from painmarkers._versions import versions as _collect_versions
-from painmarkers.inference.results import Smoothness, _save_img, _save_json, _save_tsv
+from painmarkers.inference.results import (
+    Smoothness,
+    _save_img,
+    _save_json,
+    _save_stat_map,
+    _save_tsv,
+)
 
 __all__ = ["VoxelwiseLMMResult"]
 
@@ -372,19 +378,15 @@ class VoxelwiseLMMResult:  # numpydoc ignore=PR01,EX01
         sidecar carries the residual smoothness. GRF refuses the t and F maps (one df is
         needed for the field) and corrects the z maps.
         """
-        from painmarkers.inference._statmaps import sidecar_path, stat_sidecar
-
         d = Path(directory)  # created by atomic_write (OutputError naming it on failure)
         out: dict[str, Path] = {}
         about = {"analysis": "voxelwise_lmm", "formula": self.formula, "ddf": self.ddf,
                  "n": self.n_obs, "n_zero_variance": self.n_zero_variance}
 
         def stat_map(key, img, stat, **extra):
-            path = d / f"{key}.nii.gz"
-            out[key] = _save_img(img, path)
-            smooth = self.smoothness if stat == "z" else None
-            out[f"{key}_sidecar"] = _save_json(stat_sidecar(stat, None, smooth, **extra),
-                                               sidecar_path(path))
+            # df is per voxel (no single df); only the z map carries the smoothness
+            _save_stat_map(out, key, img, d / f"{key}.nii.gz", stat, None,
+                           self.smoothness if stat == "z" else None, **extra)
 
         for name, slug in _slugs(self.coefficients).items():
             maps, base = self.fixed_effect_maps[name], f"coef-{slug}"

@@ -153,12 +153,11 @@ def _block_maxima(model, ops, threshold, neighbours, two_tailed, cluster_stat, t
     if two_tailed:
         best = ratio.max(axis=1)
         out[:, 0] = ratio_to_t(best, df)
-        rows, cols = np.nonzero(ratio > cut)
     else:
         np.copysign(ratio, last, out=ratio)
         best = ratio.max(axis=1)
         out[:, 0] = ratio_to_t(np.abs(best), df, sign=best)
-        rows, cols = np.nonzero(ratio > cut)
+    rows, cols = np.nonzero(ratio > cut)
     values = ratio_to_t(np.abs(ratio[rows, cols]), df, sign=last[rows, cols])
     size, mass = active_cluster_maxima(rows, cols, values, n_ops, threshold, neighbours,
                                        two_tailed)

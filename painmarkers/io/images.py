@@ -77,10 +77,6 @@ def _read_error(img: Any, name: str, exc: BaseException) -> ImageError:
     return ImageError(f"Could not read {_describe(img, name)}: {exc}; {CORRUPT}.")
 
 
-def _as_image(img: Any, name: str):
-    return check_img(img, name=name)
-
-
 def _stream_layout(img: Any) -> dict | None:
     """How to stream a file-backed, unmodified NIfTI image; None when it cannot be streamed.
 
@@ -166,7 +162,7 @@ def read_data(img: Any, *, name: str = "img") -> np.ndarray:
     >>> read_data(nib.Nifti1Image(np.ones((2, 2, 2), np.int16), np.eye(4))).dtype
     dtype('float32')
     """
-    img = _as_image(img, name)
+    img = check_img(img, name=name)
     layout = _stream_layout(img)
     if layout is None:
         return _in_memory(img, name)
@@ -223,7 +219,7 @@ def read_masked(img: Any, mask: np.ndarray, *, name: str = "img") -> np.ndarray:
     array([[10.],
            [11.]], dtype=float32)
     """
-    img = _as_image(img, name)
+    img = check_img(img, name=name)
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != tuple(img.shape[:3]):
         raise ImageError(f"{_describe(img, name)} has the grid {tuple(img.shape[:3])} but the "
@@ -273,7 +269,7 @@ def iter_volume_blocks(img: Any, *, name: str = "img",
     >>> [b.shape for b in iter_volume_blocks(img)]
     [(5, 2, 3, 4)]
     """
-    img = _as_image(img, name)
+    img = check_img(img, name=name)
     layout = _stream_layout(img)
     if layout is None:
         data = _in_memory(img, name)

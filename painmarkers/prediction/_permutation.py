@@ -46,19 +46,6 @@ def auc_statistic(oof: _cv.OutOfFold, y: np.ndarray, splits: list[_cv.Split]) ->
     return pooled_auc(oof.matrix, y)
 
 
-def one_permutation(pipe, X, y, groups, splitter: _cv.Splitter, route, seed,
-                    metadata: Mapping[str, np.ndarray] | None = None) -> float:
-    """Pooled out-of-fold AUC of one permutation of the labels (seeded by ``seed``)."""
-    rng = np.random.default_rng(seed)
-    yp = _cv.permute_labels(y, groups, rng)
-    try:
-        splits = splitter.split(yp)
-    except DesignError:
-        return np.nan
-    oof = _cv.run_cv(pipe, X, yp, groups, splits, route, metadata=metadata)
-    return pooled_auc(oof.matrix, yp)
-
-
 def permutation_test(pipe, X, y, groups, splitter, route, *, observed: float,
                      n_permutations: int, rng: np.random.Generator, n_jobs: int | None,
                      metadata: Mapping[str, np.ndarray] | None = None,
