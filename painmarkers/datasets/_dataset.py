@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from painmarkers._docs import fill_doc
 from painmarkers._versions import versions
 from painmarkers.datasets._io import write_json, write_tsv
 
@@ -106,6 +107,7 @@ class SimulatedDataset:  # numpydoc ignore=PR01,EX01
         ]
         return "\n".join(lines)
 
+    @fill_doc
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write the per-session table, the ground truth and the parameters.
 
@@ -114,12 +116,12 @@ class SimulatedDataset:  # numpydoc ignore=PR01,EX01
 
         Parameters
         ----------
-        directory : path-like
-            Output folder (created if needed). It may not lie inside the dataset.
+        %(save_directory)s
+            It may not lie inside the dataset.
 
         Returns
         -------
-        dict of str to Path
+        %(save_returns)s
             ``sessions`` (``simulated_sessions.tsv``), ``ground_truth``
             (``ground_truth.json``) and ``parameters`` (``parameters.json``: the
             simulation's parameters and versions).

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from painmarkers._atomic import atomic_write
+from painmarkers._docs import fill_doc
 from painmarkers._results import save_parameters
 from painmarkers._validation import check_interval
 from painmarkers._versions import versions
@@ -252,18 +253,22 @@ class MotionReport:
                 f"(rule: > {self.max_translation_limit_mm:g} mm or "
                 f"> {self.max_rotation_limit_deg:g} deg)")
 
+    @fill_doc
     def save(self, directory: str | PathLike) -> dict[str, Path]:
         """Write ``motion_qc.tsv`` and ``parameters.json`` atomically into ``directory``.
 
         Parameters
         ----------
-        directory : path-like
-            Output folder (created if needed).
+        %(save_directory)s
 
         Returns
         -------
-        dict of str to Path
+        %(save_returns)s
             ``{"table": ..., "parameters": ...}``.
+
+        Raises
+        ------
+        %(save_raises)s
         """
         frame = self.to_frame()
         table = atomic_write(Path(directory) / "motion_qc.tsv",

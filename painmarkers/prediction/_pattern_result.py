@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from painmarkers._atomic import atomic_write, make_folder, write_json
+from painmarkers._docs import fill_doc
 from painmarkers.prediction._save import save_result
 
 __all__ = ["PatternEvaluation"]
@@ -180,6 +181,7 @@ class PatternEvaluation:  # numpydoc ignore=PR01,EX01
                      "(pattern_img) for the voxels that covary with the prediction.")
         return "\n".join(lines)
 
+    @fill_doc
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write the evaluation's tables, the maps, parameters and summary.
 
@@ -187,17 +189,20 @@ class PatternEvaluation:  # numpydoc ignore=PR01,EX01
 
         Parameters
         ----------
-        directory : path-like
-            Output folder (created if needed); every file is written atomically.
+        %(save_directory)s
 
         Returns
         -------
-        dict of str to Path
+        %(save_returns)s
             The evaluation's files (``metrics``, ``folds``, ``predictions``, ``excluded``,
             ``null_distribution``, ...), each map ``weights``, ``pattern``, ``weights_z``,
             ``weights_p``, ``weights_q``, ``mask`` (``.nii.gz``) with its sidecar
             (``<map>_sidecar``, ``.json``), ``bootstrap`` (CSV), ``parameters``
             (``parameters.json``) and ``summary`` (``summary.txt``).
+
+        Raises
+        ------
+        %(save_raises)s
         """
         import nibabel as nib
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from painmarkers._docs import fill_doc
 from painmarkers._words import plain
 from painmarkers.prediction import _save
 
@@ -181,23 +182,25 @@ class BiomarkerEvaluation:  # numpydoc ignore=PR01,EX01
                xlim=(0, 1), ylim=(0, 1), title="Calibration")
         return ax
 
+    @fill_doc
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write every table (CSV), the null distribution, parameters (JSON) and summary.
 
-        Files are written atomically into ``directory``, which is created if needed.
-
         Parameters
         ----------
-        directory : path-like
-            Output folder.
+        %(save_directory)s
 
         Returns
         -------
-        dict of str to Path
-            The files by kind: ``metrics``, ``folds``, ``roc``, ``calibration``,
+        %(save_returns)s
+            Keys ``metrics``, ``folds``, ``roc``, ``calibration``,
             ``predictions``, ``excluded`` (CSV), ``null_distribution`` (CSV, column
             ``auc``), ``parameters`` (``parameters.json``: ``type``, ``parameters``,
             ``versions``) and ``summary`` (``summary.txt``).
+
+        Raises
+        ------
+        %(save_raises)s
         """
         tables = {name: getattr(self, name) for name in TABLES}
         return _save.save_result(self, directory, tables, null="auc")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from painmarkers import schema
+from painmarkers._docs import fill_doc
 from painmarkers._versions import versions
 from painmarkers.exceptions import DesignError
 from painmarkers.prediction import _engine, _inputs, _model, _regression, _stages
@@ -143,19 +144,23 @@ class IncrementalValue:  # numpydoc ignore=PR01,EX01
                              f" ({r.method})")
         return "\n".join(lines)
 
+    @fill_doc
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write the tables (CSV), the null distribution, parameters and summary.
 
         Parameters
         ----------
-        directory : path-like
-            Output folder (created if needed); files are written atomically.
+        %(save_directory)s
 
         Returns
         -------
-        dict of str to Path
+        %(save_returns)s
             ``comparisons``, ``models``, ``folds``, ``predictions``, ``excluded``,
             ``null_distribution`` (column ``delta``), ``parameters``, ``summary``.
+
+        Raises
+        ------
+        %(save_raises)s
         """
         return save_result(self, directory, {name: getattr(self, name) for name in TABLES},
                            null="delta")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from painmarkers._docs import fill_doc
 from painmarkers._validation import check_choice, check_img, check_interval
 from painmarkers._versions import versions
 from painmarkers._warnings import warn
@@ -116,18 +117,22 @@ class PatternExpression:  # numpydoc ignore=PR01,EX01
                              f", range [{r.min():.4g}, {r.max():.4g}]" if r.size else "none"),
         ])
 
+    @fill_doc
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write the per-image table (CSV), parameters (JSON) and summary.
 
         Parameters
         ----------
-        directory : path-like
-            Output folder (created if needed).
+        %(save_directory)s
 
         Returns
         -------
-        dict of str to Path
+        %(save_returns)s
             ``table`` (``pattern_expression.csv``), ``parameters`` and ``summary``.
+
+        Raises
+        ------
+        %(save_raises)s
         """
         return save_result(self, directory, {"table": self.table},
                            stems={"table": "pattern_expression"},

@@ -15,6 +15,7 @@ import pandas as pd
 
 import painmarkers
 from painmarkers._atomic import jsonable, write_text
+from painmarkers._docs import fill_doc
 from painmarkers._outdir import RunFolder
 from painmarkers._results import save_parameters
 from painmarkers._versions import versions
@@ -112,6 +113,7 @@ class StudyResult:  # numpydoc ignore=PR01,EX01
                 f"figures, {len(self.maps)} map sets in {self.out_dir} ({self.seconds:.0f} s); "
                 f"report: {self.report_path}")
 
+    @fill_doc
     def save(self, directory: str | PathLike) -> dict[str, Path]:
         """Write the list of outputs and the parameters of the run into ``directory``.
 
@@ -121,13 +123,16 @@ class StudyResult:  # numpydoc ignore=PR01,EX01
 
         Parameters
         ----------
-        directory : path-like
-            Output folder (created if needed).
+        %(save_directory)s
 
         Returns
         -------
-        dict of str to Path
+        %(save_returns)s
             ``{"outputs": ..., "parameters": ...}``.
+
+        Raises
+        ------
+        %(save_raises)s
         """
         out = Path(directory)
         frame = self.to_frame().assign(path=lambda f: f["path"].map(str))
