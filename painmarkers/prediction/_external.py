@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from painmarkers._docs import fill_doc
 from painmarkers.prediction import _save
 from painmarkers.prediction._performance import brier_ci, calibration_table
 from painmarkers.prediction.metrics import binary_metrics, regression_metrics, roc_auc_ci
@@ -155,9 +156,12 @@ def shift_table(training: dict, new: pd.DataFrame, max_shift: float) -> pd.DataF
         shift = ((v.mean() - mean) / sd if v.size and mean is not None and sd else np.nan)
         # a tolerance of a few ulps of the range: the training images themselves, summed
         # in another order when applied, must not fall "outside" their own min and max
-        tol = 0.0 if lo is None else 1e-9 * max(abs(lo), abs(hi))
-        outside = (int(((v < lo - tol) | (v > hi + tol)).sum()) if v.size and lo is not None
-                   else 0)
+        # (a card with only one bound checks that one)
+        bounds = [abs(b) for b in (lo, hi) if b is not None]
+        tol = 1e-9 * max(bounds) if bounds else 0.0
+        low = v < lo - tol if lo is not None else np.zeros(v.shape, bool)
+        high = v > hi + tol if hi is not None else np.zeros(v.shape, bool)
+        outside = int((low | high).sum())
         frac = outside / v.size if v.size else np.nan
         flagged = bool((np.isfinite(shift) and abs(shift) > max_shift)
                        or (np.isfinite(frac) and frac > OUTSIDE_FRACTION))
@@ -351,19 +355,23 @@ class ExternalValidation:  # numpydoc ignore=PR01,EX01
                "fraction_positive" else "mean observed", title="Calibration (new data)")
         return ax
 
+    @fill_doc
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
         """Write the tables (CSV), parameters (JSON) and summary into ``directory``.
 
         Parameters
         ----------
-        directory : path-like
-            Output folder (created if needed).
+        %(save_directory)s
 
         Returns
         -------
-        dict of str to Path
+        %(save_returns)s
             ``metrics``, ``predictions``, ``calibration``, ``shift``, ``excluded``
             (CSV), ``parameters`` (``parameters.json``) and ``summary``
             (``summary.txt``).
+
+        Raises
+        ------
+        %(save_raises)s
         """
         return _save.save_result(self, directory, {name: getattr(self, name) for name in TABLES})

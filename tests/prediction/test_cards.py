@@ -448,3 +448,16 @@ def test_shift_table_tolerates_rounding_at_the_training_range():
     beyond = pd.DataFrame({"image_sd": np.r_[train[:-1], 0.402 * (1 + 1e-6)]})
     row = shift_table(stats, beyond, max_shift=1.0).iloc[0]
     assert row["n_outside"] == 1 and row["flagged"]  # 1 of 5 > 10 % outside
+
+
+def test_shift_table_with_one_bound_checks_that_bound():
+    """A (hand-written) card recording only the training maximum: values above it are
+    counted, nothing fails for the missing minimum."""
+    from painmarkers.prediction._external import shift_table
+
+    stats = {"x": {"mean": 1.0, "sd": 1.0, "max": 2.0}}
+    row = shift_table(stats, pd.DataFrame({"x": [-5.0, 0.5, 1.5, 3.0]}), max_shift=9.0).iloc[0]
+    assert row["n_outside"] == 1 and row["train_min"] is None
+    stats = {"x": {"mean": 1.0, "sd": 1.0, "min": 0.0}}
+    row = shift_table(stats, pd.DataFrame({"x": [-5.0, 0.5, 1.5, 3.0]}), max_shift=9.0).iloc[0]
+    assert row["n_outside"] == 1
