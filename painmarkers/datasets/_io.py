@@ -18,11 +18,6 @@ import pandas as pd
 
 from painmarkers._atomic import atomic_write, write_bytes, write_text
 
-try:  # optional: python-isal (extra "fast") compresses 5-10x faster than zlib
-    from isal import igzip as _igzip
-except ImportError:  # pragma: no cover - depends on the environment
-    _igzip = None
-
 __all__ = ["write_bytes", "write_json", "write_nifti", "write_text", "write_tsv"]
 
 _NIFTI_MNI = 4  # NIfTI xform code "mni_152"
@@ -41,16 +36,17 @@ def write_tsv(path: Path, frame: pd.DataFrame, float_format: str | None = None) 
 
 
 def _write_gzip(path: Path, chunks: list) -> None:
-    """Gzip ``chunks`` (bytes-like) into ``path`` atomically, deterministically (mtime 0)."""
+    """Gzip ``chunks`` (bytes-like) into ``path`` atomically, deterministically (mtime 0).
+
+    Always zlib: ISA-L does not promise the same compressed bytes for the same input
+    (intel/isa-l#140), and a QSM map of the same data once compressed to different bytes
+    in a serial and a parallel run.
+    """
 
     def writer(tmp: str) -> None:
         with open(tmp, "wb") as raw:
-            if _igzip is not None:
-                stream = _igzip.IGzipFile(filename="", mode="wb", compresslevel=1,
-                                          fileobj=raw, mtime=0)
-            else:  # pragma: no cover - depends on the environment
-                stream = gzip.GzipFile(filename="", mode="wb", compresslevel=1,
-                                       fileobj=raw, mtime=0)
+            stream = gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=raw,
+                                   mtime=0)
             with stream:
                 for chunk in chunks:
                     stream.write(chunk)
